@@ -1,0 +1,28 @@
+"""The record as a backup holds it, independent of any Kafka client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Header = tuple[str, bytes | None]
+
+ORIGINAL_OFFSET_HEADER = "x-original-offset"
+ORIGINAL_TIMESTAMP_HEADER = "x-original-timestamp"
+SOURCE_CLUSTER_HEADER = "x-source-cluster"
+
+
+@dataclass(slots=True)
+class BackupRecord:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Bytes of payload, as counted in bytesRestored: key + value + header keys and values."""
+        n = len(self.key or b"") + len(self.value or b"")
+        for k, v in self.headers:
+            n += len(k) + len(v or b"")
+        return n
