@@ -7,6 +7,7 @@ so that a demo or a test run leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -78,10 +79,8 @@ class EmbeddedServer:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout)
 
     def kill(self) -> None:

@@ -17,6 +17,8 @@ COMMANDS = (
     "crd",
     "inspect",
     "backup",
+    "submit",
+    "status",
 )
 
 

@@ -34,8 +34,9 @@ def get_status(job_id: str) -> dict[str, Any] | None:
     return state.status_dict(job_id)
 
 
-def cancel(job_id: str) -> None:
-    """Revoke the canvas and ask running units to stop at their next batch. Idempotent."""
+def cancel(job_id: str) -> bool:
+    """Revoke the canvas and ask running units to stop at their next batch. Idempotent: False
+    when the job is unknown or already over."""
     from restore_jobs.jobs import submission
 
-    submission.cancel(job_id)
+    return submission.cancel(job_id)

@@ -1,0 +1,455 @@
+"""The segment file OSO kafka-backup writes (format version 1), and its legacy JSON predecessor.
+
+Reading is defensive because a segment is untrusted input: the CRC over header and compressed
+body is checked before the first record is handed out, every length field is checked against
+what remains before anything is sliced or allocated, and decompression streams, so memory stays
+bounded by one chunk plus the largest record (lz4 blocks, which cannot stream, by one body).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import lz4.block
+import zstandard
+
+from restore_jobs.backup.records import BackupRecord
+
+MAGIC = b"KBAK"
+END_MAGIC = b"BKAE"
+VERSION = 1
+HEADER = struct.Struct("<4sBBxxQqq")
+FOOTER = struct.Struct("<I4s")
+COMPRESSION_CODES = {"none": 0, "zstd": 1, "lz4": 2}
+_COMPRESSION_NAMES = {code: name for name, code in COMPRESSION_CODES.items()}
+ZSTD_LEVEL = 3
+ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
+
+_CHUNK = 1 << 20
+_SPOOL_IN_MEMORY = 16 << 20
+_LZ4_MAX_RATIO = 255  # an LZ4 block cannot expand more than this (plus a little slack)
+_REC_FIXED = struct.Struct("<qqi")  # timestamp, offset, key_len
+_I32 = struct.Struct("<i")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_unpack_fixed = _REC_FIXED.unpack_from
+_unpack_i32 = _I32.unpack_from
+_unpack_u16 = _U16.unpack_from
+_MIN_RECORD = 8 + 8 + 4 + 4 + 2
+
+
+class SegmentError(Exception):
+    """A segment is unreadable or inconsistent; str is ``segment <key>: <problem>``."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"segment {key}: {message}")
+        self.key = key
+        self.problem = message
+
+
+@dataclass(frozen=True)
+class SegmentHeader:
+    version: int
+    compression: str
+    record_count: int
+    start_offset: int
+    end_offset: int
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_segment(stream: BinaryIO, key: str, *, max_segment_bytes: int = 1 << 30) -> Iterator[BackupRecord]:
+    """Yields the records of one segment file in stored order; raises SegmentError naming ``key``."""
+    source, size = _seekable(stream, key, max_segment_bytes)
+    try:
+        magic = source.read(4)
+        source.seek(-len(magic), io.SEEK_CUR)
+        if magic != MAGIC:
+            yield from _read_legacy(source.read(size), key, max_segment_bytes)
+            return
+        header = _check_framing(source, key, size)
+        body = _Bounded(source, size - HEADER.size - FOOTER.size)
+        chunks = _decompressed(body, header.compression, key)
+        yield from _parse_records(chunks, key, header.record_count)
+    finally:
+        if source is not stream:
+            source.close()
+
+
+def read_segment_header(stream: BinaryIO, key: str, *, max_segment_bytes: int = 1 << 30) -> SegmentHeader:
+    """The header of a KBAK segment after a full CRC check, without decoding the records."""
+    source, size = _seekable(stream, key, max_segment_bytes)
+    try:
+        if source.read(4) != MAGIC:
+            raise SegmentError(key, "not a KBAK segment (legacy JSON segments have no header)")
+        source.seek(-4, io.SEEK_CUR)
+        return _check_framing(source, key, size)
+    finally:
+        if source is not stream:
+            source.close()
+
+
+def _seekable(stream: BinaryIO, key: str, limit: int) -> tuple[BinaryIO, int]:
+    """The stream itself when it can seek, else a spooled copy; and the bytes from here to its end."""
+    if _can_seek(stream):
+        here = stream.tell()
+        size = stream.seek(0, io.SEEK_END) - here
+        stream.seek(here)
+        if size > limit:
+            raise SegmentError(key, f"file is {size} bytes, above the limit of {limit}")
+        return stream, size
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by caller
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise SegmentError(key, f"file is above the limit of {limit} bytes")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, size  # type: ignore[return-value]
+
+
+def _can_seek(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_framing(source: BinaryIO, key: str, size: int) -> SegmentHeader:
+    """Parses the header and footer and verifies the CRC; leaves ``source`` at the body."""
+    start = source.tell()
+    if size < HEADER.size + FOOTER.size:
+        raise SegmentError(
+            key, f"truncated: {size} bytes, a segment has at least {HEADER.size + FOOTER.size}"
+        )
+    raw_header = source.read(HEADER.size)
+    _magic, version, code, record_count, start_offset, end_offset = HEADER.unpack(raw_header)
+    if version != VERSION:
+        raise SegmentError(key, f"unknown format version {version} (this reader knows {VERSION})")
+    if code not in _COMPRESSION_NAMES:
+        raise SegmentError(key, f"unknown compression code {code} (0 none, 1 zstd, 2 lz4)")
+    source.seek(start + size - FOOTER.size)
+    stored_crc, end_magic = FOOTER.unpack(source.read(FOOTER.size))
+    if end_magic != END_MAGIC:
+        raise SegmentError(key, f"truncated or damaged: end magic {end_magic!r}, expected {END_MAGIC!r}")
+    source.seek(start)
+    crc = 0
+    remaining = size - FOOTER.size
+    while remaining:
+        chunk = source.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise SegmentError(key, "truncated while checking the CRC")
+        crc = zlib.crc32(chunk, crc)
+        remaining -= len(chunk)
+    if crc != stored_crc:
+        raise SegmentError(key, f"CRC mismatch: stored {stored_crc:#010x}, computed {crc:#010x}")
+    source.seek(start + HEADER.size)
+    return SegmentHeader(version, _COMPRESSION_NAMES[code], record_count, start_offset, end_offset)
+
+
+class _Bounded(io.RawIOBase):
+    """The next ``length`` bytes of a stream, as a stream."""
+
+    def __init__(self, stream: BinaryIO, length: int):
+        self._stream = stream
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(min(len(buffer), self.remaining))
+        n = len(data)
+        buffer[:n] = data
+        self.remaining -= n
+        return n
+
+
+def _decompressed(body: _Bounded, compression: str, key: str) -> Iterator[bytes]:
+    try:
+        if compression == "none":
+            while chunk := body.read(_CHUNK):
+                yield chunk
+        elif compression == "zstd":
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                body, read_size=_CHUNK, read_across_frames=True
+            )
+            while chunk := reader.read(_CHUNK):
+                yield chunk
+        else:
+            yield _lz4_block(body.read(body.remaining), key)
+    except zstandard.ZstdError as exc:
+        raise SegmentError(key, f"zstd body is damaged: {exc}") from None
+
+
+def _lz4_block(data: bytes, key: str) -> bytes:
+    """OSO's lz4 body: 4-byte LE uncompressed size, then one raw block."""
+    if len(data) < 4:
+        raise SegmentError(key, f"lz4 body of {len(data)} bytes has no size field")
+    (size,) = _U32.unpack_from(data)
+    if size > _LZ4_MAX_RATIO * len(data) + 64:
+        raise SegmentError(key, f"lz4 size field {size} is more than a {len(data)}-byte block can hold")
+    try:
+        out = lz4.block.decompress(data[4:], uncompressed_size=size) if size else b""
+    except lz4.block.LZ4BlockError as exc:
+        raise SegmentError(key, f"lz4 body is damaged: {exc}") from None
+    if len(out) != size:
+        raise SegmentError(key, f"lz4 body decompressed to {len(out)} bytes, its size field says {size}")
+    return out
+
+
+class _Chunks:
+    """A byte buffer refilled from an iterator of chunks, without quadratic copying."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self.buf = b""
+        self.pos = 0
+
+    def available(self) -> int:
+        return len(self.buf) - self.pos
+
+    def ensure(self, n: int) -> bool:
+        """True when ``n`` bytes are buffered from ``pos``; False when the data ends first."""
+        have = len(self.buf) - self.pos
+        if have >= n:
+            return True
+        pieces = [self.buf[self.pos :]]
+        for chunk in self._chunks:
+            pieces.append(chunk)
+            have += len(chunk)
+            if have >= n:
+                break
+        self.buf = b"".join(pieces)
+        self.pos = 0
+        return have >= n
+
+
+def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[BackupRecord]:
+    data = _Chunks(chunks)
+    count = 0
+    while count < record_count:
+        if not data.ensure(4):
+            raise SegmentError(
+                key, f"truncated: record_count says {record_count} but the body holds {count} records"
+            )
+        (length,) = _U32.unpack_from(data.buf, data.pos)
+        if length < _MIN_RECORD:
+            raise SegmentError(
+                key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum"
+            )
+        data.pos += 4
+        if not data.ensure(length):
+            raise SegmentError(
+                key, f"record {count}: length {length} exceeds the {data.available()} bytes that remain"
+            )
+        end = data.pos + length
+        yield _parse_record(data.buf, data.pos, end, key, count)
+        data.pos = end
+        count += 1
+    if data.ensure(1):
+        raise SegmentError(key, f"the body holds more data than record_count {record_count} records")
+
+
+def _parse_record(buf: bytes, p: int, end: int, key: str, index: int) -> BackupRecord:
+    """The hot loop of every restore: bounds are checked inline, errors built out of line."""
+    timestamp, offset, key_len = _unpack_fixed(buf, p)
+    p += 20
+    record_key = None
+    if key_len >= 0:
+        q = p + key_len
+        if q > end - 4:
+            raise _overrun(key, index, "key", key_len)
+        record_key = buf[p:q]
+        p = q
+    (value_len,) = _unpack_i32(buf, p)
+    p += 4
+    value = None
+    if value_len >= 0:
+        q = p + value_len
+        if q > end - 2:
+            raise _overrun(key, index, "value", value_len)
+        value = buf[p:q]
+        p = q
+    (header_count,) = _unpack_u16(buf, p)
+    p += 2
+    headers: list[tuple[str, bytes | None]] = []
+    for h in range(header_count):
+        if p + 2 > end:
+            raise SegmentError(key, f"record {index}: header {h} runs past the record's end")
+        (hk_len,) = _unpack_u16(buf, p)
+        q = p + 2 + hk_len
+        if q > end - 4:
+            raise _overrun(key, index, f"header {h} key", hk_len)
+        try:
+            header_key = buf[p + 2 : q].decode("utf-8")
+        except UnicodeDecodeError:
+            raise SegmentError(key, f"record {index}: header {h} key is not valid UTF-8") from None
+        (hv_len,) = _unpack_i32(buf, q)
+        p = q + 4
+        if hv_len >= 0:
+            q = p + hv_len
+            if q > end:
+                raise _overrun(key, index, f"header {h} value", hv_len)
+            headers.append((header_key, buf[p:q]))
+            p = q
+        else:
+            headers.append((header_key, None))
+    if p != end:
+        raise SegmentError(key, f"record {index}: {end - p} bytes left over after its last field")
+    return BackupRecord(offset, timestamp, record_key, value, headers)
+
+
+def _overrun(key: str, index: int, what: str, length: int) -> SegmentError:
+    return SegmentError(key, f"record {index}: {what} length {length} runs past the record's end")
+
+
+# ---------------------------------------------------------------------------- legacy JSON
+
+
+def _read_legacy(raw: bytes, key: str, limit: int) -> Iterator[BackupRecord]:
+    """Segments older than the binary format: a JSON array, compressed as the key's suffix says."""
+    try:
+        if raw.startswith(ZSTD_FRAME_MAGIC):
+            raw = _read_capped(
+                zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), limit
+            )
+        elif key.endswith(".lz4"):
+            raw = _lz4_block(raw, key)
+    except zstandard.ZstdError as exc:
+        raise SegmentError(key, f"legacy zstd segment is damaged: {exc}") from None
+    try:
+        items = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        items = None
+    if not isinstance(items, list):
+        raise SegmentError(key, f"bad magic {raw[:4]!r}: neither a KBAK segment nor a legacy JSON array")
+    for i, item in enumerate(items):
+        yield _legacy_record(item, key, f"[{i}]")
+
+
+def _read_capped(reader: Any, limit: int) -> bytes:
+    pieces, total = [], 0
+    while chunk := reader.read(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise zstandard.ZstdError(f"decompresses to more than {limit} bytes")
+        pieces.append(chunk)
+    return b"".join(pieces)
+
+
+def _legacy_record(item: Any, key: str, path: str) -> BackupRecord:
+    if not isinstance(item, dict):
+        raise SegmentError(key, f"{path}: expected an object")
+    headers = item.get("headers") or []
+    if not isinstance(headers, list):
+        raise SegmentError(key, f"{path}.headers: expected a list")
+    parsed_headers = []
+    for j, h in enumerate(headers):
+        hpath = f"{path}.headers[{j}]"
+        if not isinstance(h, dict) or not isinstance(h.get("key"), str):
+            raise SegmentError(key, f"{hpath}: expected an object with a string key")
+        parsed_headers.append((h["key"], _b64(h.get("value"), key, f"{hpath}.value")))
+    return BackupRecord(
+        offset=_int(item.get("offset"), key, f"{path}.offset"),
+        timestamp=_int(item.get("timestamp"), key, f"{path}.timestamp"),
+        key=_b64(item.get("key"), key, f"{path}.key"),
+        value=_b64(item.get("value"), key, f"{path}.value"),
+        headers=parsed_headers,
+    )
+
+
+def _int(value: Any, key: str, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SegmentError(key, f"{path}: expected an integer")
+    return value
+
+
+def _b64(value: Any, key: str, path: str) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SegmentError(key, f"{path}: expected a base64 string or null")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SegmentError(key, f"{path}: not valid base64") from None
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def encode_record(record: BackupRecord) -> bytes:
+    """One record with its u32 length prefix, as OSO lays it out."""
+    parts = [_REC_FIXED.pack(record.timestamp, record.offset, _len(record.key, "key"))]
+    if record.key is not None:
+        parts.append(record.key)
+    parts.append(_I32.pack(_len(record.value, "value")))
+    if record.value is not None:
+        parts.append(record.value)
+    if len(record.headers) > 0xFFFF:
+        raise ValueError(f"record at offset {record.offset}: {len(record.headers)} headers, at most 65535")
+    parts.append(_U16.pack(len(record.headers)))
+    for name, value in record.headers:
+        raw_name = name.encode("utf-8")
+        if len(raw_name) > 0xFFFF:
+            raise ValueError(f"record at offset {record.offset}: header key longer than 65535 bytes")
+        parts += (_U16.pack(len(raw_name)), raw_name, _I32.pack(_len(value, "header value")))
+        if value is not None:
+            parts.append(value)
+    body = b"".join(parts)
+    if len(body) > 0xFFFFFFFF:
+        raise ValueError(f"record at offset {record.offset}: larger than 4 GiB")
+    return _U32.pack(len(body)) + body
+
+
+def pack_segment(
+    body: bytes | bytearray, record_count: int, start_offset: int, end_offset: int, compression: str
+) -> bytes:
+    """Header, compressed body (encoded records, concatenated) and CRC footer."""
+    if compression not in COMPRESSION_CODES:
+        raise ValueError(
+            f"unknown compression {compression!r}; expected one of {', '.join(COMPRESSION_CODES)}"
+        )
+    if compression == "zstd":
+        compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
+    elif compression == "lz4":
+        compressed = lz4.block.compress(body, store_size=True)
+    else:
+        compressed = body
+    header = HEADER.pack(
+        MAGIC, VERSION, COMPRESSION_CODES[compression], record_count, start_offset, end_offset
+    )
+    crc = zlib.crc32(compressed, zlib.crc32(header))
+    return header + compressed + FOOTER.pack(crc, END_MAGIC)
+
+
+def encode_segment(records: Iterable[BackupRecord], compression: str) -> bytes:
+    body = bytearray()
+    count, first, last = 0, -1, -1
+    for record in records:
+        body += encode_record(record)
+        first = record.offset if count == 0 else first
+        last = record.offset
+        count += 1
+    return pack_segment(bytes(body), count, first, last, compression)
+
+
+def _len(value: bytes | None, what: str) -> int:
+    if value is None:
+        return -1
+    if len(value) > 0x7FFFFFFF:
+        raise ValueError(f"{what} longer than 2 GiB")
+    return len(value)

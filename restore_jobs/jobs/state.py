@@ -1,0 +1,237 @@
+"""Job state in Redis: one hash per job, one hash of unit counters, offset-mapping chunks.
+
+Units write their own absolute counters (taken from their committed checkpoint) once per batch;
+totals are summed when read, so a unit that is retried or re-run never counts twice. Phases only
+move forward: once a job is terminal (Completed, Failed, RolledBack, Cancelled) nothing moves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import redis
+
+from restore_jobs.restore.checkpoint import UnitCounters
+from restore_jobs.spec.model import TERMINAL_PHASES
+
+PREFIX = "kafka-restore"
+JOB_INDEX = f"{PREFIX}:jobs"
+
+# Only a non-terminal phase may be replaced; the script makes check-and-set atomic.
+_SET_PHASE = """
+local current = redis.call('HGET', KEYS[1], 'phase')
+if not current then return 0 end
+for i = 2, #ARGV do if current == ARGV[i] then return 0 end end
+redis.call('HSET', KEYS[1], 'phase', ARGV[1])
+return 1
+"""
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def client() -> redis.Redis:
+    from restore_jobs.jobs.app import result_backend_url
+
+    return _client(os.environ.get("KAFKA_RESTORE_STATE_URL") or result_backend_url())
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def units_key(job_id: str) -> str:
+    return f"{job_key(job_id)}:units"
+
+
+def mapping_key(job_id: str, unit: str) -> str:
+    return f"{job_key(job_id)}:map:{unit}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class UnitState:
+    """A unit's line in the job: its committed counters plus where and how it runs."""
+
+    phase: str = "Pending"  # Pending, Running, Completed, Failed, Cancelled
+    records: int = 0
+    bytes: int = 0
+    segments: int = 0
+    skipped: int = 0
+    planned_records: int = 0
+    batches: int = 0  # committed transactions: offset-mapping chunks below this count are valid
+    attempts: int = 0  # failed attempts so far
+    worker: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    heartbeat: float = 0.0
+    error: str = ""
+
+    @property
+    def considered(self) -> int:
+        return self.records + self.skipped
+
+
+def create_job(job_id: str, fields: dict[str, str]) -> bool:
+    """Create the job hash once. False when it already exists (a resubmission)."""
+    r = client()
+    key = job_key(job_id)
+    if not r.hsetnx(key, "phase", "Pending"):
+        return False
+    pipe = r.pipeline()
+    pipe.hset(key, mapping={"created": str(time.time()), "job_id": job_id, **fields})
+    pipe.zadd(JOB_INDEX, {job_id: time.time()})
+    pipe.execute()
+    return True
+
+
+def get_job(job_id: str) -> dict[str, str]:
+    return client().hgetall(job_key(job_id))
+
+
+def update_job(job_id: str, **fields: Any) -> None:
+    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+    client().hset(job_key(job_id), mapping=values)
+
+
+def set_phase(
+    job_id: str, phase: str, message: str | None = None, allow_from: frozenset[str] | set[str] = frozenset()
+) -> bool:
+    """Move the job to ``phase`` unless it is already terminal (except the terminal phases in
+    ``allow_from``, e.g. Failed -> RolledBack). True when it moved."""
+    r = client()
+    blocked = sorted(TERMINAL_PHASES - set(allow_from))
+    moved = bool(r.eval(_SET_PHASE, 1, job_key(job_id), phase, *blocked))
+    if moved:
+        fields: dict[str, str] = {}
+        if message is not None:
+            fields["message"] = message
+        if phase in TERMINAL_PHASES:
+            fields["completion_time"] = now_iso()
+            fields["completed_at"] = str(time.time())
+        if phase == "Running" and not r.hexists(job_key(job_id), "start_time"):
+            fields["start_time"] = now_iso()
+        if fields:
+            r.hset(job_key(job_id), mapping=fields)
+    return moved
+
+
+def once(job_id: str, name: str) -> bool:
+    """True for the first caller only: guards work that must happen once per job (finalize,
+    failure handling), however many times Celery delivers it."""
+    return bool(client().hsetnx(job_key(job_id), f"once:{name}", now_iso()))
+
+
+def set_unit(job_id: str, unit: str, state: UnitState) -> None:
+    client().hset(units_key(job_id), unit, json.dumps(asdict(state)))
+
+
+def get_unit(job_id: str, unit: str) -> UnitState | None:
+    raw = client().hget(units_key(job_id), unit)
+    return UnitState(**json.loads(raw)) if raw else None
+
+
+def get_units(job_id: str) -> dict[str, UnitState]:
+    return {name: UnitState(**json.loads(raw)) for name, raw in client().hgetall(units_key(job_id)).items()}
+
+
+def record_progress(job_id: str, unit: str, state: UnitState, counters: UnitCounters, topic: str) -> None:
+    """One round trip per batch: the unit's counters, the current topic, the breaker reset."""
+    state.records = counters.records_written
+    state.bytes = counters.bytes_written
+    state.segments = counters.segments_processed
+    state.skipped = counters.records_skipped
+    state.heartbeat = time.time()
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(units_key(job_id), unit, json.dumps(asdict(state)))
+    pipe.hset(job_key(job_id), mapping={"current_topic": topic, "consecutive_failures": "0"})
+    pipe.execute()
+
+
+def save_mapping(job_id: str, unit: str, batch: int, ranges: list[dict[str, Any]]) -> None:
+    client().hset(mapping_key(job_id, unit), str(batch), json.dumps(ranges, separators=(",", ":")))
+
+
+def load_mapping(job_id: str, unit: str, committed_batches: int) -> list[dict[str, Any]]:
+    """Ranges of the batches that committed; chunks of aborted attempts past them are ignored."""
+    raw = client().hgetall(mapping_key(job_id, unit))
+    out: list[dict[str, Any]] = []
+    for batch in sorted(raw, key=int):
+        if int(batch) < committed_batches:
+            out.extend(json.loads(raw[batch]))
+    return out
+
+
+def cancel_requested(job_id: str) -> bool:
+    return client().hget(job_key(job_id), "stop") is not None
+
+
+def request_stop(job_id: str, reason: str) -> None:
+    """Units check this at every batch boundary and abort their open transaction."""
+    client().hsetnx(job_key(job_id), "stop", reason)
+
+
+def incr_failures(job_id: str) -> int:
+    return int(client().hincrby(job_key(job_id), "consecutive_failures", 1))
+
+
+def list_jobs(limit: int = 100) -> list[str]:
+    return list(client().zrevrange(JOB_INDEX, 0, limit - 1))
+
+
+def status_dict(job_id: str) -> dict[str, Any] | None:
+    """The job in the camelCase status shape of DESIGN.md section 4 (conditions excluded)."""
+    job = get_job(job_id)
+    if not job:
+        return None
+    units = get_units(job_id)
+    records = sum(u.records for u in units.values())
+    considered = sum(u.considered for u in units.values())
+    planned = sum(u.planned_records for u in units.values())
+    phase = job.get("phase", "Pending")
+    status: dict[str, Any] = {
+        "jobId": job_id,
+        "phase": phase,
+        "message": job.get("message", ""),
+        "recordsRestored": records,
+        "bytesRestored": sum(u.bytes for u in units.values()),
+        "segmentsProcessed": sum(u.segments for u in units.values()),
+    }
+    for field, name in (
+        ("start_time", "startTime"),
+        ("completion_time", "completionTime"),
+        ("current_topic", "currentTopic"),
+        ("offset_mapping_path", "offsetMappingPath"),
+    ):
+        if job.get(field):
+            status[name] = job[field]
+    if job.get("rollback"):
+        status["rollback"] = json.loads(job["rollback"])
+    if phase == "Completed":
+        status["progressPercent"] = 100.0
+    elif planned:
+        status["progressPercent"] = round(min(99.9, 100.0 * considered / planned), 1)
+    elif "units_total" in job:
+        status["progressPercent"] = 0.0
+    started = min((u.started for u in units.values() if u.started), default=0.0)
+    if started and records:
+        ended = float(job.get("completed_at") or time.time())
+        elapsed = max(ended - started, 1e-3)
+        rate = records / elapsed
+        status["throughputRecordsPerSec"] = round(rate, 1)
+        if phase not in TERMINAL_PHASES and planned and considered:
+            status["etaMs"] = int(1000 * (planned - considered) * elapsed / considered)
+    if phase in TERMINAL_PHASES:
+        status["etaMs"] = 0
+    return status

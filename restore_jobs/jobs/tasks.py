@@ -1,0 +1,394 @@
+"""The Celery tasks of a restore job.
+
+``prepare`` plans the job and replaces itself with the restore chord (one ``restore_partition``
+per source topic-partition, then ``finalize``); a unit that fails for good calls ``fail_job``,
+which stops the other units at their next batch and runs ``handle_failure`` once (rollback when
+asked). Every task is safe to deliver twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import OrderedDict
+from typing import Any
+
+import botocore.exceptions
+from celery import Task
+
+from restore_jobs.finalize.rollback import rollback as rollback_offsets
+from restore_jobs.finalize.snapshot import expire_snapshots as expire_stored_snapshots
+from restore_jobs.finalize.snapshot import load_snapshot
+from restore_jobs.kafka.client import FencedError, KafkaError
+from restore_jobs.restore.checkpoint import UnitCounters
+from restore_jobs.restore.offset_mapping import MappingRange, OffsetMapping
+from restore_jobs.restore.plan import RestorePlan, UnitPlan, plan_restore
+from restore_jobs.restore.unit import UnitCancelled, UnitRunner, count_unit
+from restore_jobs.spec import dump_status
+from restore_jobs.spec.model import TERMINAL_PHASES, CircuitBreaker, RestoreStatus
+from restore_jobs.storage.base import BackupStorage
+
+from . import canvas, state, steps, submission
+from .app import CONTROL_QUEUE, app
+from .context import JobContext
+from .limits import ConcurrencySlots, RateLimiter
+from .snapshots import snapshot_storage
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSIENT_RETRIES = int(os.environ.get("KAFKA_RESTORE_MAX_RETRIES", "8"))
+SLOT_WAIT_SECONDS = 2.0
+UNIT_LOST_AFTER = float(os.environ.get("KAFKA_RESTORE_UNIT_LOST_AFTER", "120"))
+
+_contexts: OrderedDict[str, JobContext] = OrderedDict()
+
+
+def context(job_id: str) -> JobContext:
+    """One context per job per worker process: Kafka and storage clients are reused by its units."""
+    ctx = _contexts.get(job_id)
+    if ctx is None:
+        ctx = _contexts[job_id] = JobContext.load(job_id)
+        while len(_contexts) > 8:
+            _contexts.popitem(last=False)[1].close()
+    _contexts.move_to_end(job_id)
+    return ctx
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, KafkaError):
+        return exc.retriable and not isinstance(exc, FencedError)
+    if isinstance(exc, (ConnectionError, TimeoutError, botocore.exceptions.ConnectionError)):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or code in {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout"}
+    cause = exc.__cause__
+    return cause is not None and is_transient(cause)
+
+
+def backoff(attempt: int) -> float:
+    return min(2.0 ** attempt, 60.0)
+
+
+def fail_job(job_id: str, message: str) -> None:
+    """Mark the job Failed, stop its other units, and run the failure path once."""
+    log.error("job failed: %s", message, extra={"job": job_id})
+    state.request_stop(job_id, "failed")
+    if state.set_phase(job_id, "Failed", message) and state.once(job_id, "failure"):
+        handle_failure.apply_async((job_id,), queue=CONTROL_QUEUE, task_id=f"{job_id}.failure")
+
+
+def _breaker(ctx: JobContext) -> CircuitBreaker:
+    return ctx.spec.circuit_breaker or CircuitBreaker()
+
+
+def _retry_or_fail(task: Task, ctx: JobContext, what: str, exc: Exception, attempt: int) -> None:
+    """Retry a transient failure with backoff, unless the job's circuit breaker opens or the
+    retries run out; then fail the job with ``what``'s error."""
+    job_id = ctx.job_id
+    if is_transient(exc):
+        failures = state.incr_failures(job_id)
+        breaker = _breaker(ctx)
+        if breaker.enabled and failures >= breaker.failure_threshold:
+            fail_job(job_id, f"{what}: circuit breaker open after {failures} consecutive failures; last: {exc}")
+            return
+        if attempt < MAX_TRANSIENT_RETRIES:
+            delay = backoff(attempt)
+            log.warning("%s: transient error, retry in %.0fs: %s", what, delay, exc, extra={"job": job_id})
+            raise task.retry(exc=exc, countdown=delay, max_retries=None)
+    fail_job(job_id, f"{what}: {exc}")
+
+
+def _stopped(job_id: str) -> bool:
+    job = state.get_job(job_id)
+    return not job or job.get("phase") in TERMINAL_PHASES or "stop" in job
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare
+
+
+@app.task(bind=True, name="restore_jobs.prepare")
+def prepare(self: Task, job_id: str) -> dict[str, Any]:
+    if _stopped(job_id):
+        return {"job": job_id, "skipped": True}
+    state.set_phase(job_id, "Running", "preparing: reading the backup manifest")
+    ctx = context(job_id)
+    try:
+        plan = _prepare(ctx)
+    except Exception as exc:
+        _retry_or_fail(self, ctx, "prepare", exc, self.request.retries)
+        raise
+    state.set_phase(job_id, "Running", f"restoring {len(plan.units)} partitions")
+    raise self.replace(canvas.restore_chord(job_id, plan))
+
+
+def _prepare(ctx: JobContext) -> RestorePlan:
+    job_id, spec = ctx.job_id, ctx.spec
+    manifest = ctx.manifest
+    state.update_job(job_id, backup_id=manifest.backup_id)
+    plan = plan_restore(spec, manifest, ctx.admin.topics())
+    if not spec.dry_run and "prepared" not in state.get_job(job_id):
+        if spec.rollback.snapshot_before_restore:
+            groups = steps.affected_groups(spec, ctx.storage, manifest.backup_id)
+            ref = steps.take_rollback_snapshot(
+                spec, plan, ctx.admin, snapshot_storage(ctx), job_id, groups, int(time.time() * 1000)
+            )
+            rollback_status = dump_status(RestoreStatus(rollback=ref.to_status()))["rollback"]
+            state.update_job(job_id, rollback=rollback_status, snapshot_id=ref.snapshot_id)
+        steps.prepare_target(spec, plan, ctx.admin)
+        state.update_job(job_id, topics_created=sorted(plan.topics_to_create), prepared="true")
+    for unit in plan.units:
+        if state.get_unit(job_id, unit.name) is None:
+            state.set_unit(job_id, unit.name, state.UnitState(planned_records=unit.records_upper_bound))
+    state.update_job(job_id, units_total=str(len(plan.units)))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# restore_partition
+
+
+class _TaskHooks:
+    """Connects a running unit to its job: rate limits, cancellation, mapping, progress."""
+
+    def __init__(self, task: Task, ctx: JobContext, unit: UnitPlan, ustate: state.UnitState):
+        self.task, self.ctx, self.unit, self.ustate = task, ctx, unit, ustate
+        r = state.client()
+        key = state.job_key(ctx.job_id)
+        limits = ctx.spec.rate_limiting
+        self.rate = RateLimiter(r, f"{key}:rate", limits.records_per_sec, limits.bytes_per_sec) if limits else None
+        self.slots = _slots(ctx)
+
+    def before_batch(self, records: int, nbytes: int) -> None:
+        if state.cancel_requested(self.ctx.job_id):
+            raise UnitCancelled(self.unit.name)
+        if self.rate is not None:
+            self.rate.acquire(records, nbytes)
+        self.slots.acquire(self.unit.name)  # renews the lease: this unit is alive
+
+    def save_mapping(self, batch: int, ranges: list[MappingRange]) -> None:
+        state.save_mapping(self.ctx.job_id, self.unit.name, batch, [r.to_dict() for r in ranges])
+
+    def on_progress(self, counters: UnitCounters) -> None:
+        self.ustate.batches = counters.batches
+        state.record_progress(self.ctx.job_id, self.unit.name, self.ustate, counters, self.unit.source_topic)
+        self.task.send_event(
+            "task-progress",
+            job=self.ctx.job_id,
+            unit=self.unit.name,
+            records=counters.records_written,
+            planned=self.ustate.planned_records,
+        )
+
+
+def _slots(ctx: JobContext) -> ConcurrencySlots:
+    limits = ctx.spec.rate_limiting
+    return ConcurrencySlots(
+        state.client(), f"{state.job_key(ctx.job_id)}:slots", limits.max_concurrent_partitions if limits else 0
+    )
+
+
+@app.task(bind=True, name="restore_jobs.restore_partition")
+def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str, Any]:
+    plan = UnitPlan.from_dict(unit)
+    name = plan.name
+    ustate = state.get_unit(job_id, name) or state.UnitState(planned_records=plan.records_upper_bound)
+    if _stopped(job_id):
+        if ustate.phase != "Completed":
+            ustate.phase = "Cancelled"
+            state.set_unit(job_id, name, ustate)
+        return {"unit": name, "phase": ustate.phase}
+    if ustate.phase == "Completed":
+        return {"unit": name, "phase": "Completed", "records": ustate.records}
+    ctx = context(job_id)
+    slots = _slots(ctx)
+    if not slots.acquire(name):
+        # Wait for a free slot without holding this worker: the message goes back with a delay.
+        raise self.retry(countdown=SLOT_WAIT_SECONDS, max_retries=None)
+    ustate.phase = "Running"
+    ustate.worker = self.request.hostname or ""
+    ustate.started = ustate.started or time.time()
+    ustate.heartbeat = time.time()
+    state.set_unit(job_id, name, ustate)
+    extra = {"job": job_id, "topic": plan.source_topic, "partition": plan.source_partition}
+    log.info("unit started on %s", ustate.worker, extra=extra)
+    try:
+        if ctx.spec.dry_run:
+            counters = count_unit(plan, ctx.storage)
+        else:
+            runner = UnitRunner(ctx.storage, ctx.admin, ctx.producer, job_id, ctx.spec.produce_batch_size)
+            counters = runner.run(plan, _TaskHooks(self, ctx, plan, ustate))
+    except UnitCancelled:
+        ustate.phase = "Cancelled"
+        state.set_unit(job_id, name, ustate)
+        log.info("unit stopped: job cancelled or failed", extra=extra)
+        return {"unit": name, "phase": "Cancelled"}
+    except FencedError:
+        # A newer run of this same unit took over (the watchdog re-sent it); it finishes the work.
+        log.warning("unit superseded by a newer run of itself", extra=extra)
+        return {"unit": name, "phase": "Superseded"}
+    except Exception as exc:
+        ustate.error = str(exc)
+        ustate.attempts += 1
+        ustate.phase = "Retrying" if is_transient(exc) else "Failed"
+        state.set_unit(job_id, name, ustate)
+        _retry_or_fail(self, ctx, f"unit {name}", exc, ustate.attempts - 1)
+        ustate.phase = "Failed"
+        state.set_unit(job_id, name, ustate)
+        raise
+    finally:
+        slots.release(name)
+    ustate.phase = "Completed"
+    ustate.error = ""
+    ustate.finished = time.time()
+    ustate.batches = counters.batches
+    state.record_progress(job_id, name, ustate, counters, plan.source_topic)
+    return {"unit": name, "phase": "Completed", "records": counters.records_written}
+
+
+# ---------------------------------------------------------------------------------------------
+# finalize
+
+
+@app.task(bind=True, name="restore_jobs.finalize")
+def finalize(self: Task, job_id: str) -> dict[str, Any]:
+    if _stopped(job_id):
+        return {"job": job_id, "skipped": True}
+    units = state.get_units(job_id)
+    failed = {n: u for n, u in units.items() if u.phase == "Failed"}
+    if failed:
+        name, unit = next(iter(failed.items()))
+        fail_job(job_id, f"unit {name}: {unit.error}")
+        return {"job": job_id, "phase": "Failed"}
+    if any(u.phase != "Completed" for u in units.values()):
+        # A re-sent unit is still running (see watch_units); its twin's return fired the chord early.
+        raise self.retry(countdown=5, max_retries=None)
+    state.set_phase(job_id, "Finalizing", "finalizing: offset mapping and consumer group offsets")
+    ctx = context(job_id)
+    try:
+        message = _finalize(ctx, units)
+    except Exception as exc:
+        _retry_or_fail(self, ctx, "finalize", exc, self.request.retries)
+        raise
+    state.set_phase(job_id, "Completed", message)
+    return {"job": job_id, "phase": "Completed"}
+
+
+def _finalize(ctx: JobContext, units: dict[str, state.UnitState]) -> str:
+    job_id, spec = ctx.job_id, ctx.spec
+    records = sum(u.records for u in units.values())
+    if spec.dry_run:
+        skipped = sum(u.skipped for u in units.values())
+        return (
+            f"dry run: would restore {records} records from {len(units)} partitions "
+            f"({skipped} outside the time window); nothing was written"
+        )
+    mapping = OffsetMapping()
+    for name, unit in units.items():
+        mapping.add([MappingRange.from_dict(r) for r in state.load_mapping(job_id, name, unit.batches)])
+    plans = [UnitPlan.from_dict(u) for u in json.loads(state.get_job(job_id).get("plan_units") or "{}").values()]
+    done = steps.finalize_restore(
+        spec, mapping, ctx.admin, ctx.storage, ctx.manifest, job_id, records,
+        [(u.source_topic, u.source_partition) for u in plans], int(time.time() * 1000),
+    )
+    if done.offset_mapping_key:
+        state.update_job(job_id, offset_mapping_path=ctx.storage.describe(done.offset_mapping_key))
+    return done.message
+
+
+# ---------------------------------------------------------------------------------------------
+# failure, rollback, cancel support
+
+
+@app.task(bind=True, name="restore_jobs.handle_failure")
+def handle_failure(self: Task, job_id: str) -> dict[str, Any]:
+    """Runs once per failed job: waits for running units to stop, then rolls back if asked."""
+    deadline = time.time() + 120
+    while time.time() < deadline and any(u.phase == "Running" for u in state.get_units(job_id).values()):
+        time.sleep(1)
+    ctx = context(job_id)
+    if ctx.spec.rollback.auto_rollback_on_failure and not ctx.spec.dry_run:
+        return _rollback(ctx, reason=state.get_job(job_id).get("message", "restore failed"))
+    return {"job": job_id, "phase": "Failed"}
+
+
+@app.task(bind=True, name="restore_jobs.rollback")
+def rollback(self: Task, job_id: str) -> dict[str, Any]:
+    """On demand (``kafka-restore rollback JOB``): undo what the job changed."""
+    ctx = context(job_id)
+    state.request_stop(job_id, "rolled back")
+    return _rollback(ctx, reason="rollback requested")
+
+
+def _rollback(ctx: JobContext, reason: str) -> dict[str, Any]:
+    job_id = ctx.job_id
+    snapshot_id = state.get_job(job_id).get("snapshot_id")
+    if not snapshot_id:
+        message = f"{reason}; no rollback snapshot was taken (rollback.snapshotBeforeRestore is false)"
+        state.set_phase(job_id, "Failed", message)
+        return {"job": job_id, "phase": "Failed"}
+    snapshot = load_snapshot(snapshot_storage(ctx), snapshot_id)
+    outcome = rollback_offsets(ctx.admin, snapshot)
+    rollback_status = json.loads(state.get_job(job_id).get("rollback") or "{}")
+    rollback_status["rollbackAvailable"] = False
+    state.update_job(job_id, rollback=rollback_status)
+    message = f"{reason}; rolled back: {outcome.summary}"
+    state.set_phase(job_id, "RolledBack", message, allow_from={"Failed", "Completed", "Cancelled"})
+    return {"job": job_id, "phase": "RolledBack"}
+
+
+@app.task(name="restore_jobs.expire_snapshots")
+def expire_snapshots() -> dict[str, Any]:
+    """Periodic (Celery beat): delete rollback snapshots past their retention, job by job storage."""
+    removed: list[str] = []
+    seen: set[str] = set()
+    for job_id in state.list_jobs(limit=1000):
+        job = state.get_job(job_id)
+        if "snapshot_id" not in job:
+            continue
+        try:
+            store: BackupStorage = snapshot_storage(context(job_id))
+        except Exception as exc:
+            log.warning("cannot open snapshot storage: %s", exc, extra={"job": job_id})
+            continue
+        where = store.describe("")
+        if where in seen:
+            continue
+        seen.add(where)
+        removed += expire_stored_snapshots(store, int(time.time() * 1000))
+    return {"removed": removed}
+
+
+@app.task(name="restore_jobs.watch_units")
+def watch_units() -> dict[str, Any]:
+    """Periodic watchdog: a unit whose heartbeat stopped (its worker died) is sent again at once,
+    with the same task id, instead of waiting for Redis's visibility timeout. Safe because units
+    are exactly-once: the new run fences the old producer and resumes from the checkpoint."""
+    resent = []
+    now = time.time()
+    for job_id in state.list_jobs(limit=200):
+        job = state.get_job(job_id)
+        if job.get("phase") != "Running" or "stop" in job:
+            continue
+        plans = json.loads(job.get("plan_units") or "{}")
+        for name, unit in state.get_units(job_id).items():
+            if unit.phase == "Running" and now - unit.heartbeat > UNIT_LOST_AFTER and name in plans:
+                log.warning("unit heartbeat lost; sending it again", extra={"job": job_id, "unit": name})
+                unit.heartbeat = now
+                state.set_unit(job_id, name, unit)
+                canvas.unit_signature(job_id, UnitPlan.from_dict(plans[name])).apply_async()
+                resent.append(f"{job_id}/{name}")
+    return {"resent": resent}
+
+
+@app.task(name="restore_jobs.submit")
+def submit(resource: dict[str, Any], job_id: str | None = None) -> str:
+    """For ``celery -A workers call restore_jobs.submit --args='[{...KafkaRestore...}]'``."""
+    from restore_jobs.spec import load_resource
+
+    restore = load_resource(resource, source="celery call")
+    return submission.submit(restore, job_id or submission.default_job_id(restore))

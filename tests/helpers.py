@@ -1,0 +1,73 @@
+"""Helpers shared by integration and end-to-end tests: reading a target topic back, and the
+records a backup says a restore must produce."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from restore_jobs.backup.manifest import load_manifest
+from restore_jobs.backup.records import BackupRecord
+from restore_jobs.backup.segment import read_segment
+from restore_jobs.kafka.client import ConsumedRecord
+from restore_jobs.kafka.factory import open_admin, open_reader
+from restore_jobs.spec.model import KafkaCluster
+from restore_jobs.storage.base import BackupStorage
+
+
+def cluster(bootstrap: str) -> KafkaCluster:
+    return KafkaCluster(bootstrap_servers=[bootstrap])
+
+
+def consume_topic(bootstrap: str, topic: str, client: str | None = None, idle: float = 2.0
+                  ) -> dict[int, list[ConsumedRecord]]:
+    """Every committed record of every partition of ``topic`` (read_committed)."""
+    admin = open_admin(cluster(bootstrap), client=client)
+    try:
+        partitions = admin.topics()[topic]
+    finally:
+        admin.close()
+    reader = open_reader(cluster(bootstrap), client=client)
+    try:
+        return {p: list(reader.read(topic, p, 0, read_committed=True, idle_timeout_s=idle)) for p in range(partitions)}
+    finally:
+        reader.close()
+
+
+def backup_records(storage: BackupStorage, backup_id: str, topic: str) -> dict[int, list[BackupRecord]]:
+    """What the backup holds for ``topic``, per source partition, in offset order."""
+    manifest = load_manifest(storage, backup_id)
+    out: dict[int, list[BackupRecord]] = defaultdict(list)
+    entry = manifest.topic(topic)
+    assert entry is not None, f"{topic} not in backup {backup_id}"
+    for part in entry.partitions:
+        for seg in part.segments:
+            with storage.open(seg.key) as f:
+                out[part.partition_id].extend(read_segment(f, seg.key))
+    return dict(out)
+
+
+def as_tuple(rec: BackupRecord | ConsumedRecord) -> tuple:
+    """The parts of a record a restore must preserve exactly."""
+    return (rec.key, rec.value, [(k, v) for k, v in rec.headers], rec.timestamp)
+
+
+def assert_restored(
+    expected: dict[int, list[BackupRecord]],
+    actual: dict[int, list[ConsumedRecord]],
+    place: Callable[[int, BackupRecord], int] = lambda p, rec: p,
+) -> int:
+    """Every expected record is in the target exactly once, in source order per target partition.
+    ``place(source_partition, record)`` gives the target partition. Returns the record count."""
+    want: dict[int, list[tuple]] = defaultdict(list)
+    for source_partition, records in sorted(expected.items()):
+        for rec in records:
+            want[place(source_partition, rec)].append(as_tuple(rec))
+    got = {p: [as_tuple(r) for r in records] for p, records in actual.items() if records}
+    assert set(got) == set(want), f"target partitions {sorted(got)} != expected {sorted(want)}"
+    for partition, records in want.items():
+        if len(set(map(repr, records))) == len(records):
+            assert got[partition] == records, f"partition {partition} differs"
+        else:
+            assert sorted(map(repr, got[partition])) == sorted(map(repr, records))
+    return sum(len(r) for r in want.values())
