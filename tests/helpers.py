@@ -34,6 +34,20 @@ def consume_topic(bootstrap: str, topic: str, client: str | None = None, idle: f
         reader.close()
 
 
+def committed_log(bootstrap: str, topic: str) -> dict[int, list]:
+    """Every partition of ``topic`` as Kafka's read_committed rules define it, read from the log
+    itself (aborted transactions dropped). Tansu serves aborted records to read_committed
+    consumers, so exactly-once checks use this instead of a consumer."""
+    from tests.kafka_log import read_committed
+
+    admin = open_admin(cluster(bootstrap))
+    try:
+        partitions = admin.topics()[topic]
+    finally:
+        admin.close()
+    return {p: read_committed(bootstrap, topic, p) for p in range(partitions)}
+
+
 def backup_records(storage: BackupStorage, backup_id: str, topic: str) -> dict[int, list[BackupRecord]]:
     """What the backup holds for ``topic``, per source partition, in offset order."""
     manifest = load_manifest(storage, backup_id)
@@ -49,7 +63,7 @@ def backup_records(storage: BackupStorage, backup_id: str, topic: str) -> dict[i
 
 def as_tuple(rec: BackupRecord | ConsumedRecord) -> tuple:
     """The parts of a record a restore must preserve exactly."""
-    return (rec.key, rec.value, [(k, v) for k, v in rec.headers], rec.timestamp)
+    return (rec.key, rec.value, tuple((k, v) for k, v in rec.headers), rec.timestamp)
 
 
 def assert_restored(

@@ -29,8 +29,7 @@ def segment_key(backup_id: str, topic: str, partition: int, start_offset: int, c
     if partition < 0 or start_offset < 0:
         raise ValueError(f"negative partition {partition} or start offset {start_offset}")
     return (
-        f"{topic_prefix(backup_id, topic)}partition={partition}/"
-        f"segment-{start_offset:020d}.bin{_SUFFIX[compression]}"
+        f"{topic_prefix(backup_id, topic)}partition={partition}/segment-{start_offset:020d}.bin{_SUFFIX[compression]}"
     )
 
 

@@ -127,9 +127,7 @@ def _check_manifest(m: Manifest) -> None:
         count = topic.original_partition_count
         highest = max((p.partition_id for p in topic.partitions), default=-1)
         if count is not None and count <= highest:
-            raise FieldError(
-                f"{tpath}.original_partition_count", f"{count} but the backup holds partition {highest}"
-            )
+            raise FieldError(f"{tpath}.original_partition_count", f"{count} but the backup holds partition {highest}")
         for pi, part in enumerate(topic.partitions):
             _check_partition(part, f"{tpath}.partitions[{pi}]")
 
@@ -141,9 +139,7 @@ def _check_partition(part: PartitionBackup, ppath: str) -> None:
     for si, seg in enumerate(part.segments):
         spath = f"{ppath}.segments[{si}]"
         if seg.end_offset < seg.start_offset:
-            raise FieldError(
-                f"{spath}.end_offset", f"{seg.end_offset} is below start_offset {seg.start_offset}"
-            )
+            raise FieldError(f"{spath}.end_offset", f"{seg.end_offset} is below start_offset {seg.start_offset}")
         if not 0 <= seg.record_count <= seg.end_offset - seg.start_offset + 1:
             raise FieldError(
                 f"{spath}.record_count",

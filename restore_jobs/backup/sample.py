@@ -29,6 +29,9 @@ class SampleBackup:
     base_timestamp: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     step_ms: int = 1000
     offset_stride: int = 1  # >1 leaves gaps between offsets, as compaction does
+    # Null header values and records with neither key nor value: valid Kafka, but kafka-python
+    # cannot produce them, so a backup meant for that client leaves them out.
+    nulls: bool = True
     compression: str = "zstd"
     segment_max_records: int = 40
     # group -> (topic, partition) -> committed source offset
@@ -42,7 +45,7 @@ class SampleBackup:
 
     def record(self, topic: str, partition: int, i: int) -> BackupRecord:
         key = None if i % 10 == 9 else f"key-{topic}-{partition}-{i % self.key_cardinality}".encode()
-        if i % 13 == 12:
+        if i % 13 == 12 and (self.nulls or key is not None):
             value = None
         else:
             prefix = f"{topic}/{partition}/{i}:".encode()
@@ -50,7 +53,7 @@ class SampleBackup:
         headers: list[tuple[str, bytes | None]] = []
         if self.headers:
             headers = [("sample-seq", i.to_bytes(4, "big")), ("empty", b""), ("binary", bytes([0, 255, i % 256]))]
-            if i % 5 == 0:
+            if i % 5 == 0 and self.nulls:
                 headers.append(("null-value", None))
         return BackupRecord(i * self.offset_stride, self.timestamp(i), key, value, headers)
 

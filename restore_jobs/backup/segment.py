@@ -131,9 +131,7 @@ def _check_framing(source: BinaryIO, key: str, size: int) -> SegmentHeader:
     """Parses the header and footer and verifies the CRC; leaves ``source`` at the body."""
     start = source.tell()
     if size < HEADER.size + FOOTER.size:
-        raise SegmentError(
-            key, f"truncated: {size} bytes, a segment has at least {HEADER.size + FOOTER.size}"
-        )
+        raise SegmentError(key, f"truncated: {size} bytes, a segment has at least {HEADER.size + FOOTER.size}")
     raw_header = source.read(HEADER.size)
     _magic, version, code, record_count, start_offset, end_offset = HEADER.unpack(raw_header)
     if version != VERSION:
@@ -183,9 +181,7 @@ def _decompressed(body: _Bounded, compression: str, key: str) -> Iterator[bytes]
             while chunk := body.read(_CHUNK):
                 yield chunk
         elif compression == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(
-                body, read_size=_CHUNK, read_across_frames=True
-            )
+            reader = zstandard.ZstdDecompressor().stream_reader(body, read_size=_CHUNK, read_across_frames=True)
             while chunk := reader.read(_CHUNK):
                 yield chunk
         else:
@@ -242,19 +238,13 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
     count = 0
     while count < record_count:
         if not data.ensure(4):
-            raise SegmentError(
-                key, f"truncated: record_count says {record_count} but the body holds {count} records"
-            )
+            raise SegmentError(key, f"truncated: record_count says {record_count} but the body holds {count} records")
         (length,) = _U32.unpack_from(data.buf, data.pos)
         if length < _MIN_RECORD:
-            raise SegmentError(
-                key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum"
-            )
+            raise SegmentError(key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum")
         data.pos += 4
         if not data.ensure(length):
-            raise SegmentError(
-                key, f"record {count}: length {length} exceeds the {data.available()} bytes that remain"
-            )
+            raise SegmentError(key, f"record {count}: length {length} exceeds the {data.available()} bytes that remain")
         end = data.pos + length
         yield _parse_record(data.buf, data.pos, end, key, count)
         data.pos = end
@@ -323,9 +313,7 @@ def _read_legacy(raw: bytes, key: str, limit: int) -> Iterator[BackupRecord]:
     """Segments older than the binary format: a JSON array, compressed as the key's suffix says."""
     try:
         if raw.startswith(ZSTD_FRAME_MAGIC):
-            raw = _read_capped(
-                zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), limit
-            )
+            raw = _read_capped(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), limit)
         elif key.endswith(".lz4"):
             raw = _lz4_block(raw, key)
     except zstandard.ZstdError as exc:
@@ -420,18 +408,14 @@ def pack_segment(
 ) -> bytes:
     """Header, compressed body (encoded records, concatenated) and CRC footer."""
     if compression not in COMPRESSION_CODES:
-        raise ValueError(
-            f"unknown compression {compression!r}; expected one of {', '.join(COMPRESSION_CODES)}"
-        )
+        raise ValueError(f"unknown compression {compression!r}; expected one of {', '.join(COMPRESSION_CODES)}")
     if compression == "zstd":
         compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     elif compression == "lz4":
         compressed = lz4.block.compress(body, store_size=True)
     else:
         compressed = body
-    header = HEADER.pack(
-        MAGIC, VERSION, COMPRESSION_CODES[compression], record_count, start_offset, end_offset
-    )
+    header = HEADER.pack(MAGIC, VERSION, COMPRESSION_CODES[compression], record_count, start_offset, end_offset)
     crc = zlib.crc32(compressed, zlib.crc32(header))
     return header + compressed + FOOTER.pack(crc, END_MAGIC)
 

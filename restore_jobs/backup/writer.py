@@ -165,6 +165,4 @@ class BackupWriter:
         ]
         if not extra:
             return record
-        return BackupRecord(
-            record.offset, record.timestamp, record.key, record.value, [*record.headers, *extra]
-        )
+        return BackupRecord(record.offset, record.timestamp, record.key, record.value, [*record.headers, *extra])

@@ -19,6 +19,7 @@ COMMANDS = (
     "backup",
     "submit",
     "status",
+    "demo",
 )
 
 

@@ -31,6 +31,16 @@ def by_topic(job_id: str) -> dict[str, dict[str, int]]:
     return totals
 
 
+def wait_for_job(job_id: str, poll: float = 0.5, timeout: float | None = None) -> dict:
+    """Wait quietly until the job ends (or ``timeout``); returns its last status."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = api.get_status(job_id) or {}
+        if status.get("phase") in TERMINAL_PHASES or (deadline is not None and time.monotonic() > deadline):
+            return status
+        time.sleep(poll)
+
+
 def wait_with_progress(job_id: str, console: Console, poll: float = 0.5, timeout: float | None = None) -> dict:
     """Show a bar per topic until the job ends; returns its final status."""
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -37,19 +37,20 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_FAILED) from exc
     job_id = args.job_id or default_job_id(resource)
     api.submit(resource, job_id)
-    console = Console(stderr=args.json)
     if not args.wait:
         if args.json:
             print_json({"jobId": job_id})
         else:
             print(job_id)
         return 0
-    from restore_jobs.cli.jobs_view import exit_code, summary_table, wait_with_progress
+    from restore_jobs.cli.jobs_view import exit_code, summary_table, wait_for_job, wait_with_progress
 
-    status = wait_with_progress(job_id, console, timeout=args.timeout)
     if args.json:
+        status = wait_for_job(job_id, timeout=args.timeout)
         print_json(status)
     else:
+        console = Console()
+        status = wait_with_progress(job_id, console, timeout=args.timeout)
         console.print(summary_table(job_id, status))
     code = exit_code(status)
     if code:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from restore_jobs.backup.manifest import load_manifest
 from restore_jobs.kafka.client import ClientName
@@ -24,21 +24,25 @@ from . import steps
 
 @dataclass
 class MemoryHooks:
-    """Unit hooks that keep the offset-mapping chunks in memory."""
+    """Unit hooks that keep offset-mapping chunks and counters in memory."""
 
     chunks: dict[int, list[MappingRange]] = field(default_factory=dict)
+    saved: UnitCounters | None = None
 
     def before_batch(self, records: int, nbytes: int) -> None:
         pass
 
-    def save_mapping(self, batch: int, ranges: list[MappingRange]) -> None:
-        self.chunks[batch] = ranges
+    def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
+        self.chunks[start_offset] = ranges
 
     def on_progress(self, counters: UnitCounters) -> None:
-        pass
+        self.saved = replace(counters)
+
+    def load_counters(self, position: int) -> UnitCounters | None:
+        return replace(self.saved) if self.saved and self.saved.next_offset == position else None
 
     def committed_ranges(self, counters: UnitCounters) -> list[MappingRange]:
-        return [r for batch, ranges in sorted(self.chunks.items()) if batch < counters.batches for r in ranges]
+        return [r for start, ranges in sorted(self.chunks.items()) if start < counters.next_offset for r in ranges]
 
 
 @dataclass
@@ -108,8 +112,7 @@ def run_local(
             message = f"dry run: would restore {records} records from {len(results)} partitions"
         else:
             message = steps.finalize_restore(
-                spec, mapping, admin, storage, manifest, job_id, records,
-                [(u.source_topic, u.source_partition) for u in plan.units], int(time.time() * 1000),
+                spec, mapping, admin, storage, manifest, job_id, records, len(plan.units), int(time.time() * 1000)
             ).message
         return LocalResult(results, mapping, message, time.perf_counter() - started)
     finally:

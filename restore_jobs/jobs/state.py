@@ -70,7 +70,8 @@ class UnitState:
     segments: int = 0
     skipped: int = 0
     planned_records: int = 0
-    batches: int = 0  # committed transactions: offset-mapping chunks below this count are valid
+    position: int = 0  # committed checkpoint these counters belong to; mapping chunks below it are valid
+    round_robin: int = 0
     attempts: int = 0  # failed attempts so far
     worker: str = ""
     started: float = 0.0
@@ -152,6 +153,8 @@ def record_progress(job_id: str, unit: str, state: UnitState, counters: UnitCoun
     state.bytes = counters.bytes_written
     state.segments = counters.segments_processed
     state.skipped = counters.records_skipped
+    state.position = counters.next_offset
+    state.round_robin = counters.round_robin
     state.heartbeat = time.time()
     pipe = client().pipeline(transaction=False)
     pipe.hset(units_key(job_id), unit, json.dumps(asdict(state)))
@@ -159,17 +162,18 @@ def record_progress(job_id: str, unit: str, state: UnitState, counters: UnitCoun
     pipe.execute()
 
 
-def save_mapping(job_id: str, unit: str, batch: int, ranges: list[dict[str, Any]]) -> None:
-    client().hset(mapping_key(job_id, unit), str(batch), json.dumps(ranges, separators=(",", ":")))
+def save_mapping(job_id: str, unit: str, start_offset: int, ranges: list[dict[str, Any]]) -> None:
+    client().hset(mapping_key(job_id, unit), str(start_offset), json.dumps(ranges, separators=(",", ":")))
 
 
-def load_mapping(job_id: str, unit: str, committed_batches: int) -> list[dict[str, Any]]:
-    """Ranges of the batches that committed; chunks of aborted attempts past them are ignored."""
+def load_mapping(job_id: str, unit: str, position: int) -> list[dict[str, Any]]:
+    """Ranges of the batches that committed (they start below the unit's committed position);
+    chunks of aborted attempts at or past it are ignored."""
     raw = client().hgetall(mapping_key(job_id, unit))
     out: list[dict[str, Any]] = []
-    for batch in sorted(raw, key=int):
-        if int(batch) < committed_batches:
-            out.extend(json.loads(raw[batch]))
+    for start in sorted(raw, key=int):
+        if int(start) < position:
+            out.extend(json.loads(raw[start]))
     return out
 
 

@@ -4,21 +4,17 @@ the in-process runner (``local.py``) that benchmarks and tests use without worke
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 
 from restore_jobs.backup.consumer_groups import load_group_snapshot
 from restore_jobs.backup.manifest import Manifest
 from restore_jobs.finalize.offset_reset import apply_reset, plan_reset
 from restore_jobs.finalize.snapshot import SnapshotRef, take_snapshot
-from restore_jobs.kafka.client import KafkaAdmin, KafkaError
-from restore_jobs.restore.checkpoint import checkpoint_group
+from restore_jobs.kafka.client import KafkaAdmin
 from restore_jobs.restore.offset_mapping import OffsetMapping
 from restore_jobs.restore.plan import RestorePlan
 from restore_jobs.spec.model import RestoreSpec
 from restore_jobs.storage.base import BackupStorage
-
-log = logging.getLogger(__name__)
 
 
 def affected_groups(spec: RestoreSpec, storage: BackupStorage, backup_id: str) -> list[str]:
@@ -83,24 +79,24 @@ def finalize_restore(
     manifest: Manifest,
     job_id: str,
     records: int,
-    units: list[tuple[str, int]],
+    partitions: int,
     now_ms: int,
 ) -> Finalized:
-    """Write the offset mapping, reset consumer-group offsets, drop the units' checkpoints."""
+    """Write the offset mapping and reset consumer-group offsets.
+
+    The units' checkpoint groups stay: they are what makes running the same job again a no-op,
+    even after its Redis state is gone. Holding no members, they expire with the broker's
+    ``offsets.retention.minutes`` (7 days by default)."""
     key = offset_mapping_key(manifest.backup_id, job_id)
     document = mapping.to_json(
         source_cluster_id=manifest.source_cluster_id, target_cluster_id=admin.cluster_id(), created_at=now_ms
     )
     storage.write(key, json.dumps(document, indent=1).encode())
-    message = f"restored {records} records from {len(units)} partitions"
+    message = f"restored {records} records from {partitions} partitions"
     if (spec.offset_reset and spec.offset_reset.enabled) or spec.auto_consumer_groups:
         strategy = spec.offset_reset.strategy if spec.offset_reset else "auto"
         snapshot = load_group_snapshot(storage, manifest.backup_id)
         reset = plan_reset(spec, mapping, admin, snapshot)
         outcome = apply_reset(reset, admin, strategy, storage, manifest.backup_id)
         message += f"; {outcome.summary}"
-    try:
-        admin.delete_groups([checkpoint_group(job_id, topic, partition) for topic, partition in units])
-    except KafkaError as exc:  # leftovers are harmless: private names, no members
-        log.warning("could not delete checkpoint groups: %s", exc, extra={"job": job_id})
     return Finalized(message, key)

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from dataclasses import asdict
 from typing import Any
 
 import botocore.exceptions
@@ -25,7 +26,7 @@ from restore_jobs.kafka.client import FencedError, KafkaError
 from restore_jobs.restore.checkpoint import UnitCounters
 from restore_jobs.restore.offset_mapping import MappingRange, OffsetMapping
 from restore_jobs.restore.plan import RestorePlan, UnitPlan, plan_restore
-from restore_jobs.restore.unit import UnitCancelled, UnitRunner, count_unit
+from restore_jobs.restore.unit import UnitCancelled, UnitRunner, count_unit, final_position
 from restore_jobs.spec import dump_status
 from restore_jobs.spec.model import TERMINAL_PHASES, CircuitBreaker, RestoreStatus
 from restore_jobs.storage.base import BackupStorage
@@ -170,11 +171,10 @@ class _TaskHooks:
             self.rate.acquire(records, nbytes)
         self.slots.acquire(self.unit.name)  # renews the lease: this unit is alive
 
-    def save_mapping(self, batch: int, ranges: list[MappingRange]) -> None:
-        state.save_mapping(self.ctx.job_id, self.unit.name, batch, [r.to_dict() for r in ranges])
+    def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
+        state.save_mapping(self.ctx.job_id, self.unit.name, start_offset, [asdict(r) for r in ranges])
 
     def on_progress(self, counters: UnitCounters) -> None:
-        self.ustate.batches = counters.batches
         state.record_progress(self.ctx.job_id, self.unit.name, self.ustate, counters, self.unit.source_topic)
         self.task.send_event(
             "task-progress",
@@ -182,6 +182,15 @@ class _TaskHooks:
             unit=self.unit.name,
             records=counters.records_written,
             planned=self.ustate.planned_records,
+        )
+
+    def load_counters(self, position: int) -> UnitCounters | None:
+        u = self.ustate
+        if u.position != position:
+            return None
+        return UnitCounters(
+            next_offset=position, records_written=u.records, bytes_written=u.bytes, segments_processed=u.segments,
+            records_skipped=u.skipped, round_robin=u.round_robin, done=position >= final_position(self.unit),
         )
 
 
@@ -245,7 +254,6 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     ustate.phase = "Completed"
     ustate.error = ""
     ustate.finished = time.time()
-    ustate.batches = counters.batches
     state.record_progress(job_id, name, ustate, counters, plan.source_topic)
     return {"unit": name, "phase": "Completed", "records": counters.records_written}
 
@@ -289,11 +297,9 @@ def _finalize(ctx: JobContext, units: dict[str, state.UnitState]) -> str:
         )
     mapping = OffsetMapping()
     for name, unit in units.items():
-        mapping.add([MappingRange.from_dict(r) for r in state.load_mapping(job_id, name, unit.batches)])
-    plans = [UnitPlan.from_dict(u) for u in json.loads(state.get_job(job_id).get("plan_units") or "{}").values()]
+        mapping.add([MappingRange(**r) for r in state.load_mapping(job_id, name, unit.position)])
     done = steps.finalize_restore(
-        spec, mapping, ctx.admin, ctx.storage, ctx.manifest, job_id, records,
-        [(u.source_topic, u.source_partition) for u in plans], int(time.time() * 1000),
+        spec, mapping, ctx.admin, ctx.storage, ctx.manifest, job_id, records, len(units), int(time.time() * 1000)
     )
     if done.offset_mapping_key:
         state.update_job(job_id, offset_mapping_path=ctx.storage.describe(done.offset_mapping_key))

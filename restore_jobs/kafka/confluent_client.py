@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import confluent_kafka as ck
@@ -66,7 +67,7 @@ def _from_error(err: ck.KafkaError, what: str) -> KafkaError:
     return KafkaError(text, retriable=err.retriable() or err.code() in _RETRIABLE)
 
 
-def _errors(what: str) -> Any:
+def _errors(what: str) -> AbstractContextManager[None]:
     return translated(what, to_kafka_error, _NATIVE)
 
 
@@ -347,6 +348,9 @@ class ConfluentProducer(ProducerBase):
         return consumer.consumer_group_metadata()
 
     def _close_client(self) -> None:
+        """Unflushed records are dropped (purge), never delivered after close; librdkafka's
+        ``close()`` is avoided because it first aborts an open transaction, which can hang for a
+        fenced producer. The handle is freed with the object."""
         for consumer in self._group_consumers.values():
             consumer.close()
         self._group_consumers.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import kafka.errors as Errors
@@ -55,7 +56,7 @@ def to_kafka_error(exc: BaseException, what: str) -> KafkaError:
     return KafkaError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-def _errors(what: str) -> Any:
+def _errors(what: str) -> AbstractContextManager[None]:
     return translated(what, to_kafka_error, _NATIVE)
 
 
@@ -151,9 +152,11 @@ class KafkaPythonAdmin(AdminBase):
         try:
             with _errors(self.what(f"describe group {group_id!r}")):
                 described = self._admin.describe_groups([group_id])
-            group = described[0]
+            group = described[group_id]
+            if group["error"]:
+                raise KafkaError(group["error"])
             return GroupInfo(group_id, group["group_state"] or "Unknown", len(group["members"]))
-        except (KafkaError, ValueError, KeyError, IndexError, TypeError) as exc:
+        except (KafkaError, ValueError, KeyError, TypeError) as exc:
             log.warning("group state unknown: %s", exc, extra={"group": group_id})
             return GroupInfo(group_id, "Unknown", None)
 
@@ -240,7 +243,7 @@ class KafkaPythonProducer(ProducerBase):
         headers: list[tuple[str, bytes | None]],
         timestamp_ms: int,
     ) -> None:
-        if key is None and value is None or any(v is None for _, v in headers):
+        if (key is None and value is None) or any(v is None for _, v in headers):
             raise KafkaError(f"{self._label}: send to {topic}[{partition}] at timestamp {timestamp_ms}: "
                              f"{_UNSUPPORTED_NULLS}; use the confluent client for such records")
         try:
@@ -285,7 +288,7 @@ class KafkaPythonProducer(ProducerBase):
 
     def _failed_transaction(self, exc: Errors.KafkaError, what: str) -> KafkaError:
         """Abortable errors are aborted here, so the caller can simply redo the batch."""
-        if not self._producer._transaction_manager.has_abortable_error:
+        if isinstance(exc, _FENCED) or not self._producer._transaction_manager.has_abortable_error:
             return to_kafka_error(exc, what)
         try:
             self._await("abort", self._producer._transaction_manager.begin_abort, what)

@@ -33,7 +33,7 @@ def murmur2(data: bytes) -> int:
     for k in _words(whole >> 2).unpack_from(data):
         k = (k * m) & mask
         k ^= k >> 24
-        h = ((h * m) & mask) ^ ((k * m) & mask)
+        h = ((h * m) ^ (k * m)) & mask
     tail = length & 3
     if tail:
         h ^= int.from_bytes(data[whole:], "little")

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import read_segment
-from restore_jobs.kafka.client import KafkaAdmin, TransactionalProducer
+from restore_jobs.kafka.client import Committed, KafkaAdmin, TransactionalProducer
 from restore_jobs.kafka.partitioner import RoundRobin, murmur2_partition
 from restore_jobs.restore.checkpoint import (
     UnitCounters,
@@ -46,21 +46,25 @@ class BackupDataError(Exception):
 
 
 class UnitHooks(Protocol):
-    """What the job system plugs into a unit: throttling, cancellation, durable mapping, progress."""
+    """What the job system plugs into a unit: throttling, cancellation, durable state, progress."""
 
     def before_batch(self, records: int, nbytes: int) -> None:
         """Called before a batch is produced; may sleep (rate limit) or raise UnitCancelled."""
         ...
 
-    def save_mapping(self, batch: int, ranges: list[MappingRange]) -> None:
-        """Persist batch ``batch``'s offset ranges, overwriting an earlier attempt of the same batch.
+    def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
+        """Persist the offset ranges of the batch that starts at checkpoint ``start_offset``.
 
-        Called before the batch's transaction commits: an aborted attempt is overwritten when the
-        batch is produced again, and batches at or past the committed count are ignored."""
+        Called before the batch's transaction commits. A retry of an aborted batch starts from the
+        same checkpoint and overwrites it; chunks at or past the committed position are ignored."""
         ...
 
     def on_progress(self, counters: UnitCounters) -> None:
-        """Called after each commit with the unit's committed counters."""
+        """Called after each commit with the counters as of ``counters.next_offset``."""
+        ...
+
+    def load_counters(self, position: int) -> UnitCounters | None:
+        """The counters saved by ``on_progress`` for exactly this committed position, if any."""
         ...
 
 
@@ -75,19 +79,25 @@ class UnitRunner:
     job_id: str
     batch_size: int = 1000
 
-    def committed(self, unit: UnitPlan) -> UnitCounters:
+    def committed_position(self, unit: UnitPlan) -> int | None:
         group = checkpoint_group(self.job_id, unit.source_topic, unit.source_partition)
         tp = checkpoint_partition(unit.target_topic, unit.target_partition)
         found = self.admin.committed(group, [tp]).get(tp)
-        return UnitCounters.from_committed(found) if found else UnitCounters()
+        return found.offset if found is not None and found.offset >= 0 else None
+
+    def resume_state(self, unit: UnitPlan, hooks: UnitHooks) -> UnitCounters:
+        position = self.committed_position(unit)
+        if position is None:
+            return UnitCounters()
+        return hooks.load_counters(position) or replay(unit, self.storage, position)
 
     def run(self, unit: UnitPlan, hooks: UnitHooks) -> UnitCounters:
-        counters = self.committed(unit)
+        counters = self.resume_state(unit, hooks)
         ctx = {"job": self.job_id, "topic": unit.source_topic, "partition": unit.source_partition}
         if counters.done:
             log.info("unit already complete; nothing to do", extra=ctx)
             return counters
-        if counters.batches:
+        if counters.next_offset:
             log.info("resuming unit at source offset %d", counters.next_offset, extra=ctx)
         producer = self.open_producer(transactional_id(self.job_id, unit.source_topic, unit.source_partition))
         try:
@@ -105,19 +115,58 @@ class UnitRunner:
         return counters
 
 
-def count_unit(unit: UnitPlan, storage: BackupStorage) -> UnitCounters:
-    """A dry run: exactly what ``UnitRunner.run`` would write, with nothing written anywhere."""
-    counters = UnitCounters()
-    for item in _stream(unit, storage, 0):
-        if item is None:
-            counters.segments_processed += 1
-        elif _in_window(unit, item.timestamp):
+def final_position(unit: UnitPlan) -> int:
+    """The checkpoint of a finished unit: one past its last record."""
+    return unit.segments[-1].end_offset + 1 if unit.segments else 0
+
+
+def segments_before(unit: UnitPlan, position: int) -> int:
+    return sum(1 for s in unit.segments if s.end_offset < position)
+
+
+def replay(unit: UnitPlan, storage: BackupStorage, position: int) -> UnitCounters:
+    """The counters of a unit whose checkpoint is ``position``, recomputed from the backup (read
+    only, no Kafka): what it wrote, skipped and how far its round robin went."""
+    counters = UnitCounters(next_offset=position)
+    round_robin = RoundRobin(unit.target_partitions)
+    place = placement(unit, round_robin)
+    for rec in stream_records(unit, storage, 0):
+        if rec.offset >= position:
+            break
+        if in_window(unit, rec.timestamp):
             counters.records_written += 1
-            counters.bytes_written += item.size
+            counters.bytes_written += rec.size
+            place(rec)
         else:
             counters.records_skipped += 1
-    counters.done = True
+    counters.round_robin = round_robin.position
+    counters.segments_processed = segments_before(unit, position)
+    counters.done = position >= final_position(unit)
     return counters
+
+
+def placement(unit: UnitPlan, round_robin: RoundRobin) -> Callable[[BackupRecord], int]:
+    """The target partition of each record, in record order. Deterministic given the round-robin
+    position, which a resume recovers, so a resumed unit places records as the first run did."""
+    if unit.strategy is None:
+        fixed = unit.target_partition
+        assert fixed is not None
+        return lambda rec: fixed
+    n = unit.target_partitions
+    # Units start their round robin at different partitions so null keys spread evenly.
+    offset = unit.source_partition
+
+    def spread(rec: BackupRecord) -> int:
+        return (round_robin.next() + offset) % n
+
+    if unit.strategy == "automatic":
+        return spread
+    return lambda rec: murmur2_partition(rec.key, n) if rec.key is not None else spread(rec)
+
+
+def count_unit(unit: UnitPlan, storage: BackupStorage) -> UnitCounters:
+    """A dry run: exactly what ``UnitRunner.run`` would write, with nothing written anywhere."""
+    return replay(unit, storage, final_position(unit))
 
 
 class _Writer:
@@ -134,52 +183,28 @@ class _Writer:
         self.group = checkpoint_group(runner.job_id, unit.source_topic, unit.source_partition)
         self.ckpt_tp = checkpoint_partition(unit.target_topic, unit.target_partition)
         self.round_robin = RoundRobin(unit.target_partitions, start=counters.round_robin)
-        self.place = self._placement()
-
-    def _placement(self) -> Callable[[BackupRecord], int]:
-        unit = self.unit
-        if unit.strategy is None:
-            fixed = unit.target_partition
-            assert fixed is not None
-            return lambda rec: fixed
-        n = unit.target_partitions
-        rr = self.round_robin
-        if unit.strategy == "automatic":
-            return lambda rec: rr.next()
-        return lambda rec: murmur2_partition(rec.key, n) if rec.key is not None else rr.next()
+        self.place = placement(unit, self.round_robin)
 
     def run(self) -> None:
         unit, counters = self.unit, self.counters
         batch: list[tuple[BackupRecord, int]] = []
         position = counters.next_offset
-        pending_segments = 0
-        pending_skipped = 0
+        skipped = 0
         considered = 0
         limit = self.runner.batch_size
-        for item in _stream(unit, self.runner.storage, counters.next_offset):
-            if item is None:
-                pending_segments += 1
-                continue
-            position = item.offset + 1
+        for rec in stream_records(unit, self.runner.storage, counters.next_offset):
+            position = rec.offset + 1
             considered += 1
-            if _in_window(unit, item.timestamp):
-                batch.append((item, self.place(item)))
+            if in_window(unit, rec.timestamp):
+                batch.append((rec, self.place(rec)))
             else:
-                pending_skipped += 1
+                skipped += 1
             if len(batch) >= limit or considered >= limit * _SKIP_CHECKPOINT_FACTOR:
-                self._commit(batch, position, pending_segments, pending_skipped, done=False)
-                batch, pending_segments, pending_skipped, considered = [], 0, 0, 0
-        last_offset = unit.segments[-1].end_offset + 1 if unit.segments else position
-        self._commit(batch, max(position, last_offset), pending_segments, pending_skipped, done=True)
+                self._commit(batch, position, skipped)
+                batch, skipped, considered = [], 0, 0
+        self._commit(batch, max(position, final_position(unit)), skipped)
 
-    def _commit(
-        self,
-        batch: list[tuple[BackupRecord, int]],
-        position: int,
-        segments: int,
-        skipped: int,
-        done: bool,
-    ) -> None:
+    def _commit(self, batch: list[tuple[BackupRecord, int]], position: int, skipped: int) -> None:
         unit, counters, producer = self.unit, self.counters, self.producer
         nbytes = sum(rec.size for rec, _ in batch)
         self.hooks.before_batch(len(batch), nbytes)
@@ -194,25 +219,25 @@ class _Writer:
                 (src_topic, src_partition, rec.offset, rec.timestamp, d.topic, d.partition, d.offset)
                 for (rec, _), d in zip(batch, delivered, strict=True)
             ]
-            self.hooks.save_mapping(counters.batches, build_ranges(deliveries))
+            self.hooks.save_mapping(counters.next_offset, build_ranges(deliveries))
+        producer.commit(self.group, {self.ckpt_tp: Committed(position)})
         counters.records_written += len(batch)
         counters.bytes_written += nbytes
-        counters.segments_processed += segments
         counters.records_skipped += skipped
+        counters.segments_processed = segments_before(unit, position)
         counters.batches += 1
         counters.next_offset = position
         counters.round_robin = self.round_robin.position
-        counters.done = done
-        producer.commit(self.group, {self.ckpt_tp: counters.to_committed()})
+        counters.done = position >= final_position(unit)
         self.hooks.on_progress(counters)
 
 
-def _in_window(unit: UnitPlan, ts: int) -> bool:
+def in_window(unit: UnitPlan, ts: int) -> bool:
     return (unit.start_ms is None or ts >= unit.start_ms) and (unit.end_ms is None or ts <= unit.end_ms)
 
 
-def _stream(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterator[BackupRecord | None]:
-    """The unit's records at or after ``from_offset``; None marks the end of each segment read."""
+def stream_records(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterator[BackupRecord]:
+    """The unit's records at or after ``from_offset``, in offset order, checked against the manifest."""
     for seg in unit.segments:
         if seg.end_offset < from_offset:
             continue
@@ -227,7 +252,6 @@ def _stream(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterato
                 previous = rec.offset
                 if rec.offset >= from_offset:
                     yield rec
-        yield None
 
 
 def _abort_quietly(producer: TransactionalProducer) -> None:

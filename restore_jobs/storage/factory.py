@@ -51,9 +51,7 @@ def open_storage(storage: model.Storage, secrets: SecretResolver) -> BackupStora
     raise StorageError(f"storage.storageType {kind!r} is not supported; use pvc, s3 or filesystem")
 
 
-def open_storage_url(
-    url: str, *, s3_endpoint: str | None = None, s3_region: str | None = None
-) -> BackupStorage:
+def open_storage_url(url: str, *, s3_endpoint: str | None = None, s3_region: str | None = None) -> BackupStorage:
     """``file:///abs/path``, a bare path, or ``s3://bucket/prefix`` (default credential chain).
 
     An endpoint given here is the operator's explicit choice, so plain HTTP is allowed and
@@ -75,9 +73,7 @@ def open_storage_url(
         return FilesystemStorage(Path(unquote(parsed.path)))
     if parsed.scheme == "":
         return FilesystemStorage(Path(url))
-    raise StorageError(
-        f"storage URL {url!r}: unsupported scheme; use file:///path, a path or s3://bucket/prefix"
-    )
+    raise StorageError(f"storage URL {url!r}: unsupported scheme; use file:///path, a path or s3://bucket/prefix")
 
 
 def _require(section: _T | None, kind: str) -> _T:

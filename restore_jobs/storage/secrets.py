@@ -121,9 +121,7 @@ class KubernetesSecretSource:
 
 class _NoSecretSource:
     def read(self, name: str, key: str) -> bytes:
-        raise SecretError(
-            f"secret {name}/{key}: no secret source: set {SECRETS_DIR_ENV} or run inside Kubernetes"
-        )
+        raise SecretError(f"secret {name}/{key}: no secret source: set {SECRETS_DIR_ENV} or run inside Kubernetes")
 
 
 def _where(namespace: str | None, name: str, key: str) -> str:

@@ -1,25 +1,19 @@
-"""The full system for end-to-end tests: real valkey, real Tansu, real Celery worker processes."""
+"""The full system for end-to-end tests: real valkey, real Tansu, real Celery worker processes,
+managed by the same Stack the demo uses."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from restore_jobs.demo.stack import Stack
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def e2e_redis_url(valkey_server) -> str:
-    url = f"redis://127.0.0.1:{valkey_server.port}/3"
-    redis.Redis.from_url(url).flushdb()
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -28,73 +22,29 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def job_env(e2e_redis_url: str, secrets_dir: Path) -> dict[str, str]:
-    """Environment for workers, CLI subprocesses, and this process's own job API calls."""
-    env = {
-        "KAFKA_RESTORE_BROKER_URL": e2e_redis_url,
-        "KAFKA_RESTORE_RESULT_BACKEND": e2e_redis_url,
-        "KAFKA_RESTORE_SECRETS_DIR": str(secrets_dir),
-        "KAFKA_RESTORE_UNIT_LOST_AFTER": "8",
-    }
-    os.environ.update(env)
-    from restore_jobs.jobs.app import app
-
-    app.conf.update(broker_url=e2e_redis_url, result_backend=e2e_redis_url)
-    return {**os.environ, **env}
-
-
-class Workers:
-    def __init__(self, env: dict[str, str], log_dir: Path):
-        self.env, self.log_dir = env, log_dir
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, name: str, queues: str = "restore,control", concurrency: int = 2,
-              extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues, "-c", str(concurrency),
-             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO", "-E"],
-            cwd=REPO, env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.procs.append(proc)
-        self._wait_ready(name)
-        return proc
-
-    def _wait_ready(self, name: str, timeout: float = 60) -> None:
-        log = self.log_dir / f"{name}.log"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if log.exists() and " ready." in log.read_text(errors="replace"):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"worker {name} did not start: {log.read_text(errors='replace')[-3000:]}")
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, 15)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait(10)
-        self.procs.clear()
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+def stack(valkey_server, secrets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    url = f"redis://127.0.0.1:{valkey_server.port}/3"
+    redis.Redis.from_url(url).flushdb()
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    s.env.update({"KAFKA_RESTORE_SECRETS_DIR": str(secrets_dir), "KAFKA_RESTORE_UNIT_LOST_AFTER": "8"})
+    s.use_redis(url)
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="session")
-def workers(job_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+def job_env(stack: Stack) -> dict[str, str]:
+    """Environment for CLI subprocesses."""
+    return stack.child_env()
+
+
+@pytest.fixture(scope="session")
+def workers(stack: Stack) -> Stack:
     """Two worker processes serving both queues, shared by the e2e tests."""
-    pool = Workers(job_env, tmp_path_factory.mktemp("workers"))
-    pool.start("w1")
-    pool.start("w2")
-    yield pool
-    pool.stop_all()
+    for name in ("w1", "w2"):
+        if name not in stack.procs:
+            stack.start_worker(name)
+    return stack
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -43,7 +43,13 @@ def produce(bootstrap: str, topic: str) -> dict[int, list[BackupRecord]]:
     delivered: list[ck.Message] = []
     for partition, key, value, headers, ts in sent:
         producer.produce(
-            topic, value, key, partition=partition, headers=headers, timestamp=ts, on_delivery=lambda e, m: delivered.append(m)
+            topic,
+            value,
+            key,
+            partition=partition,
+            headers=headers,
+            timestamp=ts,
+            on_delivery=lambda e, m: delivered.append(m),
         )
     assert producer.flush(30) == 0
     by_value = {m.value(): m.offset() for m in delivered if m.value() is not None}
@@ -113,7 +119,16 @@ def test_backup_of_a_live_topic_reads_back_exactly(
 
 
 def test_unknown_topic_is_a_usage_error(bootstrap: str, unique: str, tmp_path: Path) -> None:
-    argv = ["--bootstrap-servers", bootstrap, "--storage", str(tmp_path), "--backup-id", "b", "--topic", f"nope-{unique}"]
+    argv = [
+        "--bootstrap-servers",
+        bootstrap,
+        "--storage",
+        str(tmp_path),
+        "--backup-id",
+        "b",
+        "--topic",
+        f"nope-{unique}",
+    ]
     with pytest.raises(CliError, match=f"topics not found in the source cluster: nope-{unique}") as info:
         run_cli(backup_cli, "backup", argv)
     assert info.value.exit_code == 2

@@ -9,6 +9,7 @@ import pytest
 
 from restore_jobs.backup.sample import SampleBackup, write_sample_backup
 from restore_jobs.jobs.local import run_local
+from restore_jobs.kafka.client import KafkaError
 from restore_jobs.kafka.factory import open_admin
 from restore_jobs.kafka.partitioner import murmur2_partition
 from restore_jobs.restore.plan import PlanError
@@ -44,14 +45,14 @@ def make_spec(bootstrap: str, storage: FilesystemStorage, **overrides) -> model.
     return model.RestoreSpec(**values)
 
 
-def backup(storage, topics: dict[str, int], n: int = 60, **kw) -> SampleBackup:
-    sample = SampleBackup(topics=topics, records_per_partition=n, **kw)
+def backup(storage, client: str, topics: dict[str, int], n: int = 60, **kw) -> SampleBackup:
+    sample = SampleBackup(topics=topics, records_per_partition=n, nulls=client == "confluent", **kw)
     write_sample_backup(storage, "b1", sample)
     return sample
 
 
 def test_plain_restore_preserves_keys_values_headers_timestamps_order(bootstrap, storage, client, unique):
-    backup(storage, {unique: 3})
+    backup(storage, client, {unique: 3})
     result = run_local(make_spec(bootstrap, storage), storage, "b1", client=client)
     expected = backup_records(storage, "b1", unique)
     assert assert_restored(expected, consume_topic(bootstrap, unique, client)) == 180
@@ -61,7 +62,7 @@ def test_plain_restore_preserves_keys_values_headers_timestamps_order(bootstrap,
 
 
 def test_topics_selects_a_subset(bootstrap, storage, client, unique):
-    backup(storage, {f"{unique}-a": 1, f"{unique}-b": 1}, n=10)
+    backup(storage, client, {f"{unique}-a": 1, f"{unique}-b": 1}, n=10)
     run_local(make_spec(bootstrap, storage, topics=[f"{unique}-a"]), storage, "b1", client=client)
     admin = open_admin(cluster(bootstrap), client=client)
     try:
@@ -72,20 +73,20 @@ def test_topics_selects_a_subset(bootstrap, storage, client, unique):
 
 
 def test_unknown_topic_is_refused_before_anything_is_written(bootstrap, storage, client, unique):
-    backup(storage, {unique: 1}, n=5)
+    backup(storage, client, {unique: 1}, n=5)
     with pytest.raises(PlanError, match="nope"):
         run_local(make_spec(bootstrap, storage, topics=["nope"]), storage, "b1", client=client)
 
 
 def test_topic_mapping_renames(bootstrap, storage, client, unique):
-    backup(storage, {unique: 2}, n=15)
+    backup(storage, client, {unique: 2}, n=15)
     target = f"{unique}-renamed"
     run_local(make_spec(bootstrap, storage, topic_mapping={unique: target}), storage, "b1", client=client)
     assert_restored(backup_records(storage, "b1", unique), consume_topic(bootstrap, target, client))
 
 
 def test_partition_mapping_moves_partitions(bootstrap, storage, client, unique):
-    backup(storage, {unique: 2}, n=15)
+    backup(storage, client, {unique: 2}, n=15)
     mapping = {0: 2, 1: 0}
     run_local(make_spec(bootstrap, storage, partition_mapping=mapping), storage, "b1", client=client)
     actual = consume_topic(bootstrap, unique, client)
@@ -105,7 +106,7 @@ def _per_source_order(actual, expected):
 
 
 def test_repartitioning_murmur2_places_keyed_records_like_kafka(bootstrap, storage, client, unique):
-    backup(storage, {unique: 2}, n=40)
+    backup(storage, client, {unique: 2}, n=40)
     spec = make_spec(bootstrap, storage, repartitioning={unique: model.Repartitioning(5, "murmur2")})
     run_local(spec, storage, "b1", client=client)
     actual = consume_topic(bootstrap, unique, client)
@@ -123,7 +124,7 @@ def test_repartitioning_murmur2_places_keyed_records_like_kafka(bootstrap, stora
 
 
 def test_repartitioning_automatic_round_robins_every_record(bootstrap, storage, client, unique):
-    backup(storage, {unique: 1}, n=40)
+    backup(storage, client, {unique: 1}, n=40)
     spec = make_spec(bootstrap, storage, repartitioning={unique: model.Repartitioning(4, "automatic")})
     run_local(spec, storage, "b1", client=client)
     actual = consume_topic(bootstrap, unique, client)
@@ -132,7 +133,7 @@ def test_repartitioning_automatic_round_robins_every_record(bootstrap, storage, 
 
 
 def test_point_in_time_window_is_inclusive_and_exact(bootstrap, storage, client, unique):
-    sample = backup(storage, {unique: 2}, n=60)
+    sample = backup(storage, client, {unique: 2}, n=60)
     start = sample.base_timestamp + 10 * sample.step_ms
     end = sample.base_timestamp + 30 * sample.step_ms
     spec = make_spec(bootstrap, storage, pitr=model.Pitr(start_timestamp=start, end_timestamp=end))
@@ -149,7 +150,7 @@ def test_point_in_time_window_is_inclusive_and_exact(bootstrap, storage, client,
 
 
 def test_produce_batch_size_sets_the_transaction_size(bootstrap, storage, client, unique):
-    backup(storage, {unique: 1}, n=30)
+    backup(storage, client, {unique: 1}, n=30)
     result = run_local(make_spec(bootstrap, storage, produce_batch_size=7), storage, "b1", client=client)
     offsets = [r.offset for r in consume_topic(bootstrap, unique, client)[0]]
     # Each committed transaction leaves one control record: a gap after every 7 records.
@@ -158,7 +159,7 @@ def test_produce_batch_size_sets_the_transaction_size(bootstrap, storage, client
 
 
 def test_create_topics_uses_original_partition_count(bootstrap, storage, client, unique):
-    backup(storage, {unique: 3}, n=5)
+    backup(storage, client, {unique: 3}, n=5)
     manifest_count = 3
     run_local(make_spec(bootstrap, storage), storage, "b1", client=client)
     admin = open_admin(cluster(bootstrap), client=client)
@@ -169,13 +170,13 @@ def test_create_topics_uses_original_partition_count(bootstrap, storage, client,
 
 
 def test_missing_target_without_create_topics_is_refused(bootstrap, storage, client, unique):
-    backup(storage, {unique: 1}, n=5)
+    backup(storage, client, {unique: 1}, n=5)
     with pytest.raises(PlanError, match="createTopics"):
         run_local(make_spec(bootstrap, storage, create_topics=False), storage, "b1", client=client)
 
 
 def test_dry_run_writes_nothing_and_counts_what_a_real_run_writes(bootstrap, storage, client, unique):
-    sample = backup(storage, {unique: 2}, n=50)
+    sample = backup(storage, client, {unique: 2}, n=50)
     window = model.Pitr(start_timestamp=sample.base_timestamp + 5_000, end_timestamp=sample.base_timestamp + 40_000)
     dry = run_local(make_spec(bootstrap, storage, dry_run=True, pitr=window), storage, "b1", client=client)
     admin = open_admin(cluster(bootstrap), client=client)
@@ -192,7 +193,7 @@ def test_dry_run_writes_nothing_and_counts_what_a_real_run_writes(bootstrap, sto
 
 
 def test_running_the_same_job_again_writes_nothing_new(bootstrap, storage, client, unique):
-    backup(storage, {unique: 2}, n=25)
+    backup(storage, client, {unique: 2}, n=25)
     first = run_local(make_spec(bootstrap, storage), storage, "b1", client=client, job_id=f"again-{unique}")
     second = run_local(make_spec(bootstrap, storage), storage, "b1", client=client, job_id=f"again-{unique}")
     assert first.records == second.records == 50  # counters come from the committed checkpoint
@@ -200,7 +201,7 @@ def test_running_the_same_job_again_writes_nothing_new(bootstrap, storage, clien
 
 
 def test_offset_mapping_is_written_beside_the_backup_and_answers_lookups(bootstrap, storage, client, unique):
-    backup(storage, {unique: 1}, n=20, offset_stride=3)  # source offsets 0, 3, 6, ...
+    backup(storage, client, {unique: 1}, n=20, offset_stride=3)  # source offsets 0, 3, 6, ...
     result = run_local(make_spec(bootstrap, storage, produce_batch_size=8), storage, "b1", client=client,
                        job_id=f"map-{unique}")
     target = {as_tuple(r): r.offset for r in consume_topic(bootstrap, unique, client)[0]}
@@ -210,10 +211,17 @@ def test_offset_mapping_is_written_beside_the_backup_and_answers_lookups(bootstr
 
 
 def test_parallel_units_in_one_process(bootstrap, storage, unique):
-    backup(storage, {unique: 4}, n=50)
+    backup(storage, "confluent", {unique: 4}, n=50)
     result = run_local(make_spec(bootstrap, storage), storage, "b1", threads=4)
     assert result.records == 200
     by_partition = defaultdict(list)
     for p, rs in consume_topic(bootstrap, unique).items():
         by_partition[p] = rs
     assert_restored(backup_records(storage, "b1", unique), by_partition)
+
+
+def test_kafka_python_refuses_records_it_cannot_produce_and_writes_nothing(bootstrap, storage, unique):
+    write_sample_backup(storage, "b1", SampleBackup(topics={unique: 1}, records_per_partition=20, nulls=True))
+    with pytest.raises(KafkaError, match="null header value"):
+        run_local(make_spec(bootstrap, storage), storage, "b1", client="kafka-python")
+    assert sum(len(rs) for rs in consume_topic(bootstrap, unique).values()) == 0

@@ -30,6 +30,9 @@ class PrintingHooks(MemoryHooks):
     def on_progress(self, counters) -> None:
         print(f"COMMIT {counters.batches}", flush=True)
 
+    def load_counters(self, position: int):
+        return None  # a new process remembers nothing: resume recomputes from the backup
+
 
 def main() -> None:
     bootstrap, root, job_id, topic, client = sys.argv[1:6]

@@ -29,7 +29,9 @@ def backup(tmp_path: Path) -> FilesystemStorage:
         writer.add("orders", 0, BackupRecord(10 + i, 1_700_000_000_000 + i, b"k", b"v" * 100))
     writer.add("orders", 2, BackupRecord(0, 1_700_000_000_000, None, None))
     writer.finish({"orders": 3, "empty": 1})
-    storage.write("b1/consumer-groups-snapshot.json", dump_group_snapshot(GroupSnapshot(5, {"app": {("orders", 0): 12}})))
+    storage.write(
+        "b1/consumer-groups-snapshot.json", dump_group_snapshot(GroupSnapshot(5, {"app": {("orders", 0): 12}}))
+    )
     return storage
 
 
@@ -83,12 +85,14 @@ def test_verify_ok_and_corrupted(backup: FilesystemStorage, capsys: pytest.Captu
     assert verify["failures"][1]["error"] == f"{backup.root}/{gone}: not found"
 
     with pytest.raises(CliError) as info:
-        run(argv[:-2] + ["--verify"])
+        run([*argv[:-2], "--verify"])
     assert info.value.exit_code == 1
     assert str(info.value) == f"verify failed for 2 of 4 segments: {bad}, {gone}"
 
 
-def test_verify_catches_a_manifest_that_lies_about_counts(backup: FilesystemStorage, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_catches_a_manifest_that_lies_about_counts(
+    backup: FilesystemStorage, capsys: pytest.CaptureFixture[str]
+) -> None:
     manifest = json.loads(backup.read("b1/manifest.json"))
     manifest["topics"][1]["partitions"][0]["segments"][0]["record_count"] = 1
     manifest["topics"][1]["partitions"][0]["segments"][0]["end_offset"] = 10

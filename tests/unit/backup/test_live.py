@@ -19,7 +19,9 @@ from restore_jobs.storage.filesystem import FilesystemStorage
 class FakeCluster:
     def __init__(self) -> None:
         self.data: dict[TopicPartition, list[ConsumedRecord]] = {
-            ("orders", 0): [ConsumedRecord("orders", 0, o, 100 + o, b"k", b"v%d" % o, [("h", b"1")]) for o in (0, 1, 5)],
+            ("orders", 0): [
+                ConsumedRecord("orders", 0, o, 100 + o, b"k", b"v%d" % o, [("h", b"1")]) for o in (0, 1, 5)
+            ],
             ("orders", 1): [],
             ("__consumer_offsets", 0): [ConsumedRecord("__consumer_offsets", 0, 0, 0, None, b"internal")],
             ("other", 0): [ConsumedRecord("other", 0, 0, 7, None, None)],
@@ -44,12 +46,19 @@ class FakeCluster:
     def groups(self) -> list[str]:
         return sorted(self.commits)
 
-    def committed(self, group_id: str, partitions: list[TopicPartition] | None = None) -> dict[TopicPartition, Committed]:
+    def committed(
+        self, group_id: str, partitions: list[TopicPartition] | None = None
+    ) -> dict[TopicPartition, Committed]:
         return self.commits.get(group_id, {})
 
     # PartitionReader
     def read(
-        self, topic: str, partition: int, start_offset: int = 0, read_committed: bool = True, idle_timeout_s: float = 5.0
+        self,
+        topic: str,
+        partition: int,
+        start_offset: int = 0,
+        read_committed: bool = True,
+        idle_timeout_s: float = 5.0,
     ) -> Iterator[ConsumedRecord]:
         self.open_partitions.append((topic, partition))
         yield from (r for r in self.data[(topic, partition)] if r.offset >= start_offset)

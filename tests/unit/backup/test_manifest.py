@@ -137,7 +137,10 @@ SEG = ["topics", 0, "partitions", 0, "segments", 1]
         (broken([*SEG, "end_offset"], 8), "segments[1].end_offset: 8 is below start_offset 10"),
         (broken([*SEG, "start_offset"], 9), "segments[1].start_offset: 9 overlaps or precedes segments[0] (0..9)"),
         (broken([*SEG, "record_count"], 11), "segments[1].record_count: 11 does not fit offsets 10..19"),
-        (broken(["topics", 0, "partitions", 1, "partition_id"], 0), "topics[0].partitions[1].partition_id: duplicate 0"),
+        (
+            broken(["topics", 0, "partitions", 1, "partition_id"], 0),
+            "topics[0].partitions[1].partition_id: duplicate 0",
+        ),
         (broken(["topics", 1, "name"], "orders"), "topics[1].name: duplicate 'orders'"),
         (broken(["topics", 0, "original_partition_count"], 2), "original_partition_count: 2 but the backup holds"),
         (broken([*SEG, "key"], "../../etc/passwd"), "segments[1].key: invalid segment key '../../etc/passwd'"),
@@ -168,7 +171,9 @@ def test_load_from_storage(tmp_path: Path) -> None:
     storage.write("b1/manifest.json", json.dumps(OSO).encode())
     assert load_manifest(storage, "b1") == parse(OSO)
     storage.write("b1/manifest.json", json.dumps(broken([*SEG, "end_offset"], "x")).encode())
-    with pytest.raises(ManifestError, match=r"^b1/manifest.json: topics\[0\]\.partitions\[0\]\.segments\[1\]\.end_offset"):
+    with pytest.raises(
+        ManifestError, match=r"^b1/manifest.json: topics\[0\]\.partitions\[0\]\.segments\[1\]\.end_offset"
+    ):
         load_manifest(storage, "b1")
 
 

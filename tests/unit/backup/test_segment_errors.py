@@ -15,9 +15,7 @@ from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import SegmentError, encode_segment, read_segment
 
 KEY = "b1/topics/orders/partition=3/segment-00000000000000000042.bin.zst"
-RECORDS = [
-    BackupRecord(42 + i, 1_000 + i, b"k%d" % i, b"v" * (i * 10), [("h", b"x"), ("n", None)]) for i in range(20)
-]
+RECORDS = [BackupRecord(42 + i, 1_000 + i, b"k%d" % i, b"v" * (i * 10), [("h", b"x"), ("n", None)]) for i in range(20)]
 
 
 def read_all(data: bytes, key: str = KEY) -> list[BackupRecord]:

@@ -41,7 +41,14 @@ def test_encoded_header_fields(compression: str) -> None:
     records = [BackupRecord(7, 1, b"a", b"b"), BackupRecord(9, -1, None, None)]
     data = encode_segment(records, compression)
     magic, version, code, count, start, end = HEADER.unpack(data[:32])
-    assert (magic, version, code, count, start, end) == (b"KBAK", 1, ["none", "zstd", "lz4"].index(compression), 2, 7, 9)
+    assert (magic, version, code, count, start, end) == (
+        b"KBAK",
+        1,
+        ["none", "zstd", "lz4"].index(compression),
+        2,
+        7,
+        9,
+    )
     assert data[-4:] == b"BKAE"
     header = read_segment_header(io.BytesIO(data), "k")
     assert (header.compression, header.record_count, header.start_offset, header.end_offset) == (compression, 2, 7, 9)

@@ -15,7 +15,10 @@ from restore_jobs.storage.filesystem import FilesystemStorage
 
 
 def with_original_headers(r: BackupRecord) -> BackupRecord:
-    extra = [("x-original-offset", struct.pack("<q", r.offset)), ("x-original-timestamp", struct.pack("<q", r.timestamp))]
+    extra = [
+        ("x-original-offset", struct.pack("<q", r.offset)),
+        ("x-original-timestamp", struct.pack("<q", r.timestamp)),
+    ]
     return BackupRecord(r.offset, r.timestamp, r.key, r.value, [*r.headers, *extra])
 
 
@@ -40,9 +43,18 @@ class RecordingStorage(FilesystemStorage):
 def test_writer_manifest_reader_round_trip(tmp_path: Path, compression: str) -> None:
     storage = RecordingStorage(tmp_path)
     writer = BackupWriter(
-        storage, "b1", compression=compression, segment_max_records=40, source_cluster_id="c1", source_brokers=["k:9092"]
+        storage,
+        "b1",
+        compression=compression,
+        segment_max_records=40,
+        source_cluster_id="c1",
+        source_brokers=["k:9092"],
     )
-    produced = {("orders", 0): make_records(100), ("orders", 2): make_records(7, start=1000), ("audit", 0): make_records(3)}
+    produced = {
+        ("orders", 0): make_records(100),
+        ("orders", 2): make_records(7, start=1000),
+        ("audit", 0): make_records(3),
+    }
     for (topic, partition), records in produced.items():
         for r in records:
             writer.add(topic, partition, r)
@@ -51,14 +63,22 @@ def test_writer_manifest_reader_round_trip(tmp_path: Path, compression: str) -> 
     assert storage.writes[-1] == "b1/manifest.json"  # the commit point comes last
     manifest = load_manifest(storage, "b1")
     assert manifest == returned
-    assert (manifest.compression, manifest.source_cluster_id, manifest.source_brokers) == (compression, "c1", ["k:9092"])
+    assert (manifest.compression, manifest.source_cluster_id, manifest.source_brokers) == (
+        compression,
+        "c1",
+        ["k:9092"],
+    )
     assert [t.name for t in manifest.topics] == ["audit", "empty", "orders"]
     assert manifest.partition_counts() == {"audit": 1, "empty": 2, "orders": 4}
     orders = manifest.topic("orders")
     assert orders is not None
     p0 = orders.partition(0)
     assert p0 is not None
-    assert [(s.start_offset, s.end_offset, s.record_count) for s in p0.segments] == [(0, 78, 40), (80, 158, 40), (160, 198, 20)]
+    assert [(s.start_offset, s.end_offset, s.record_count) for s in p0.segments] == [
+        (0, 78, 40),
+        (80, 158, 40),
+        (160, 198, 20),
+    ]
     suffix = {"none": "", "zstd": ".zst", "lz4": ".lz4"}[compression]
     assert p0.segments[1].key == f"b1/topics/orders/partition=0/segment-00000000000000000080.bin{suffix}"
     assert p0.segments[0].start_timestamp == 1000 and p0.segments[0].end_timestamp == 1000 + 39 % 7
@@ -98,7 +118,7 @@ def test_out_of_order_and_unsafe_names_are_refused(tmp_path: Path) -> None:
     writer.add("t", 0, BackupRecord(5, 0, None, None))
     with pytest.raises(ValueError, match="t/0: offset 5 after 5"):
         writer.add("t", 0, BackupRecord(5, 0, None, None))
-    with pytest.raises(InvalidKeyError, match="invalid topic '../x'"):
+    with pytest.raises(InvalidKeyError, match=r"invalid topic '\.\./x'"):
         writer.add("../x", 0, BackupRecord(0, 0, None, None))
     with pytest.raises(InvalidKeyError, match="invalid backup id 'a/b'"):
         BackupWriter(FilesystemStorage(tmp_path), "a/b")
@@ -108,7 +128,10 @@ def test_out_of_order_and_unsafe_names_are_refused(tmp_path: Path) -> None:
 
 def test_layout_keys() -> None:
     assert layout.manifest_key("b1") == "b1/manifest.json"
-    assert layout.segment_key("b1", "orders", 3, 42, "zstd") == "b1/topics/orders/partition=3/segment-00000000000000000042.bin.zst"
+    assert (
+        layout.segment_key("b1", "orders", 3, 42, "zstd")
+        == "b1/topics/orders/partition=3/segment-00000000000000000042.bin.zst"
+    )
     assert layout.segment_key("b1", "orders", 3, 42, "none").endswith("segment-00000000000000000042.bin")
     assert layout.consumer_groups_key("b1") == "b1/consumer-groups-snapshot.json"
     assert layout.offset_mapping_key("b1") == "b1/offset-mapping.json"

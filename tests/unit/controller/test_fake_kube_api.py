@@ -72,17 +72,15 @@ def test_watch_replays_from_a_version_and_answers_410_when_compacted(
 def test_history_window_is_configurable() -> None:
     with FakeKubeApi(history_limit=2) as fake:
         custom = client.CustomObjectsApi(fake.api_client())
-        for name in ("a", "b", "c"):
+        for name in ("a", "b", "c", "d"):
             fake.create(RESTORES, kafka_restore(name))
         with pytest.raises(ApiException) as gone:
-            list(watch.Watch().stream(custom.list_cluster_custom_object, G, V, P, resource_version="0",
-                                      timeout_seconds=1) if False else
-                 watch.Watch().stream(custom.list_cluster_custom_object, G, V, P, resource_version="1",
+            list(watch.Watch().stream(custom.list_cluster_custom_object, G, V, P, resource_version="1",
                                       timeout_seconds=1))
         assert gone.value.status == 410
         kept = [e["raw_object"]["metadata"]["name"] for e in watch.Watch().stream(
             custom.list_cluster_custom_object, G, V, P, resource_version="2", timeout_seconds=1)]
-        assert kept == ["c"]
+        assert kept == ["c", "d"]
 
 
 def test_events_are_recorded(fake_api: FakeKubeApi) -> None:

@@ -325,3 +325,26 @@ def test_job_lost_from_the_store_fails_the_restore(fake_api: FakeKubeApi, backen
     status = _status(fake_api, "orders")
     assert (status["phase"], status["message"]) == ("Failed", f"job {job_id} is not in the job store any more")
     assert backend.submitted_ids() == [job_id]
+
+
+@pytest.mark.parametrize(("phase", "reason", "event_type"), [
+    ("Failed", "RestoreFailed", "Warning"),
+    ("RolledBack", "RolledBack", "Warning"),
+    ("Cancelled", "Cancelled", "Normal"),
+])
+def test_unsuccessful_endings(fake_api: FakeKubeApi, backend: FakeJobBackend, reconciler: Reconciler,
+                              phase: str, reason: str, event_type: str) -> None:
+    _create(fake_api, "orders")
+    reconciler.reconcile(NS, "orders")
+    job_id = backend.submitted_ids()[0]
+    rollback = {"snapshotId": "snap-1", "snapshotTime": "2025-01-01T00:00:00Z",
+                "snapshotPath": "offset-snapshots/snap-1/snapshot.json", "rollbackAvailable": True}
+    backend.update(job_id, phase=phase, message=f"job ended: {phase}", rollback=rollback)
+    reconciler.reconcile(NS, "orders")
+    status = _status(fake_api, "orders")
+    assert (status["phase"], status["message"], status["rollback"]) == (phase, f"job ended: {phase}", rollback)
+    assert _conditions(status) == {"Ready": ("False", reason), "Progressing": ("False", reason),
+                                   "Succeeded": ("False", reason)}
+    event = fake_api.recorded_events("orders")[-1]
+    assert (event["reason"], event["type"], event["message"]) == (phase, event_type, f"job ended: {phase}")
+    assert event["involvedObject"]["kind"] == "KafkaRestore"

@@ -34,7 +34,10 @@ def test_reads_mounted_secret_and_caches(secrets_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
-        (SecretKeyRef("nope", "AWS_SECRET_ACCESS_KEY"), "secret prod/nope/AWS_SECRET_ACCESS_KEY: secret 'nope' not found"),
+        (
+            SecretKeyRef("nope", "AWS_SECRET_ACCESS_KEY"),
+            "secret prod/nope/AWS_SECRET_ACCESS_KEY: secret 'nope' not found",
+        ),
         (SecretKeyRef("s3-creds", "missing"), "secret prod/s3-creds/missing: key 'missing' not in secret 's3-creds'"),
         (SecretKeyRef("..", "x"), "secret prod/../x: invalid secret name '..'"),
         (SecretKeyRef("s3-creds", "../s3-creds/AWS_SECRET_ACCESS_KEY"), "invalid secret key"),
