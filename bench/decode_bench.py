@@ -32,11 +32,18 @@ BACKUP_ID = "bench"
 MB = 1 << 20
 
 
-def write_backup(root: str, size_bytes: int, record_bytes: int) -> None:
-    """Text-like values (words from a small vocabulary) compress about as well as JSON payloads do."""
-    rng = random.Random(7)
+def text_pool(seed: int = 7) -> bytes:
+    """About 2.5 MB of words from a small vocabulary: values cut from it compress about as well as
+    JSON payloads do. The same seed always gives the same bytes."""
+    rng = random.Random(seed)
     words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz0123456789", k=rng.randint(2, 10))) for _ in range(5000)]
-    pool = b" ".join(rng.choices(words, k=400_000))
+    return b" ".join(rng.choices(words, k=400_000))
+
+
+def write_backup(root: str, size_bytes: int, record_bytes: int) -> None:
+    """Text-like values (see ``text_pool``)."""
+    rng = random.Random(7)
+    pool = text_pool()
     writer = BackupWriter(FilesystemStorage(root), BACKUP_ID, compression="zstd")
     written, offset, partitions = 0, 0, 4
     while written < size_bytes:

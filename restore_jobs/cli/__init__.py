@@ -10,7 +10,10 @@ import argparse
 import importlib
 import sys
 
-from restore_jobs.cli.common import CliError
+import kombu.exceptions
+import redis
+
+from restore_jobs.cli.common import EXIT_FAILED, CliError
 
 COMMANDS = (
     "validate",
@@ -40,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"kafka-restore: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (redis.ConnectionError, kombu.exceptions.OperationalError) as exc:
+        print(f"kafka-restore: error: cannot reach Redis ({exc}); check KAFKA_RESTORE_BROKER_URL", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("kafka-restore: interrupted", file=sys.stderr)
         return 130

@@ -35,7 +35,7 @@ def wait_for_job(job_id: str, poll: float = 0.5, timeout: float | None = None) -
     """Wait quietly until the job ends (or ``timeout``); returns its last status."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = api.get_status(job_id) or {}
+        status = api.get_status(job_id) or api.vanished_status(job_id)
         if status.get("phase") in TERMINAL_PHASES or (deadline is not None and time.monotonic() > deadline):
             return status
         time.sleep(poll)
@@ -55,7 +55,7 @@ def wait_with_progress(job_id: str, console: Console, poll: float = 0.5, timeout
     ) as progress:
         bars: dict[str, Any] = {}
         while True:
-            status = api.get_status(job_id) or {}
+            status = api.get_status(job_id) or api.vanished_status(job_id)
             for topic, t in sorted(by_topic(job_id).items()):
                 if topic not in bars:
                     bars[topic] = progress.add_task(topic, total=max(t["planned"], 1), info="")

@@ -58,7 +58,7 @@ def restore_resource(root: Path, bootstrap: str, s: SampleBackup) -> dict[str, A
             "offsetReset": {"enabled": True, "consumerGroups": sorted(GROUPS), "strategy": "auto"},
             "autoConsumerGroups": True,
             "createTopics": True,
-            "produceBatchSize": 500,
+            "produceBatchSize": 200,
             "rateLimiting": {"maxConcurrentPartitions": 0},
         },
     }

@@ -1,19 +1,34 @@
 """A whole kafka-restore system on one machine: embedded valkey and Tansu, Celery workers and
 Flower as child processes. The demo runs on it and the end-to-end tests reuse it; ``stop()``
-always leaves no process behind."""
+always leaves no process behind.
+
+Every child runs in its own process group (so a terminal's Ctrl-C reaches only the owner, which
+then stops them in order) and is listed in ``<workdir>/stack.json`` as soon as it exists, so that
+whoever inherits a kept stack, or checks that it is gone, knows exactly which processes it holds.
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from restore_jobs import embedded
+
+STATE_FILE = "stack.json"
+
+
+class StackError(RuntimeError):
+    """A child did not start; the message names it and ends with the tail of its log."""
 
 
 @dataclass
@@ -25,12 +40,20 @@ class Stack:
     redis_url: str = ""
     bootstrap: str = ""
     flower_url: str = ""
+    started: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
 
     def start_servers(self, redis_db: int = 0) -> Stack:
-        valkey = embedded.valkey(self.workdir).start()
-        self.servers.append(valkey)
-        tansu = embedded.tansu(self.workdir).start()
-        self.servers.append(tansu)
+        for make in (embedded.valkey, embedded.tansu):
+            server = make(self.workdir)
+            self.servers.append(server)  # before start(): an interrupted start is still stopped
+            try:
+                server.start()
+            except embedded.EmbeddedServerError as exc:
+                raise StackError(str(exc)) from exc
+            finally:
+                self._record()
+        valkey, tansu = self.servers[-2:]
         self.redis_url = f"redis://127.0.0.1:{valkey.port}/{redis_db}"
         self.bootstrap = f"127.0.0.1:{tansu.port}"
         return self.use_redis(self.redis_url)
@@ -43,6 +66,7 @@ class Stack:
         from restore_jobs.jobs.app import app
 
         app.conf.update(broker_url=url, result_backend=url)
+        self._record()
         return self
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -56,6 +80,7 @@ class Stack:
         )
         log.close()
         self.procs[name] = proc
+        self._record()
         return proc
 
     def start_worker(
@@ -73,6 +98,7 @@ class Stack:
         return proc
 
     def start_flower(self, port: int | None = None, basic_auth: str | None = None, timeout: float = 60) -> str:
+        """Flower on loopback; ready once it answers its health check (with the credentials, if any)."""
         port = port or embedded.free_port()
         extra = {"FLOWER_BASIC_AUTH": basic_auth} if basic_auth else {"FLOWER_UNAUTHENTICATED_API": "true"}
         self._spawn(
@@ -81,9 +107,25 @@ class Stack:
              "--persistent=False"],
             extra,
         )
-        embedded.wait_for_port(port, timeout, self.procs["flower"])
-        self.flower_url = f"http://127.0.0.1:{port}"
-        return self.flower_url
+        url = f"http://127.0.0.1:{port}"
+        self.ports["flower"] = port
+        self._record()
+        self._wait_for_http("flower", f"{url}/healthcheck", basic_auth, timeout)
+        self.flower_url = url
+        self._record()
+        return url
+
+    def _wait_for_http(self, name: str, url: str, basic_auth: str | None, timeout: float) -> None:
+        request = urllib.request.Request(url)
+        if basic_auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(basic_auth.encode()).decode())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.procs[name].poll() is None:
+            with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:  # else refused, reset or timed out: not up yet
+                    return
+            time.sleep(0.2)
+        self._failed(name, f"{url} did not answer")
 
     def wait_for_log(self, name: str, text: str, timeout: float) -> None:
         log = self.workdir / f"{name}.log"
@@ -94,12 +136,19 @@ class Stack:
             if self.procs[name].poll() is not None:
                 break
             time.sleep(0.2)
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RuntimeError(f"{name} did not start (see {log}):\n{tail}")
+        self._failed(name, f"{text.strip()!r} not logged")
+
+    def _failed(self, name: str, why: str) -> None:
+        proc = self.procs[name]
+        log = self.workdir / f"{name}.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
+        how = f"exited with code {proc.returncode}" if proc.poll() is not None else why
+        raise StackError(f"{name} did not start: {how} (log {log}):\n{tail}")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal a child's whole process group (a worker and its pool), as when a node dies."""
         proc = self.procs.pop(name)
+        self._record()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         proc.wait(30)
@@ -107,19 +156,59 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.workdir.glob("*.log"))
 
+    def pids(self) -> dict[str, int]:
+        """Every child started and not yet stopped, by name; each leads its own process group."""
+        found = {name: proc.pid for name, proc in self.procs.items()}
+        found.update({server.name: server.proc.pid for server in self.servers if server.proc is not None})
+        return found
+
+    def _record(self) -> None:
+        """``pids``: running now; ``started``: every child ever started, with ``ports`` they listen on."""
+        self.started.update(self.pids())
+        self.ports.update({server.name: server.port for server in self.servers})
+        state = {
+            "pids": self.pids(),
+            "started": self.started,
+            "ports": self.ports,
+            "redis_url": self.redis_url,
+            "bootstrap": self.bootstrap,
+            "flower_url": self.flower_url,
+        }
+        path = self.workdir / STATE_FILE
+        path.with_suffix(".tmp").write_text(json.dumps(state, indent=2))
+        path.with_suffix(".tmp").replace(path)
+
     def stop(self) -> None:
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
+        """SIGTERM every child's group (workers finish their warm shutdown), SIGKILL what is left
+        after 20 s, then the servers. Each step runs even if an earlier one failed."""
+        try:
+            for proc in self.procs.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for proc in self.procs.values():
+                _wait_unreaped(proc, deadline)
+                # The leader has exited (unreaped, so its group id stays reserved) or is stuck: whatever
+                # remains of its group (pool processes, beat) goes now.
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        self.procs.clear()
-        for server in reversed(self.servers):
-            server.stop()
-        self.servers.clear()
+            self.procs.clear()
+        finally:
+            try:
+                for server in reversed(self.servers):
+                    server.stop()
+                self.servers.clear()
+            finally:
+                self._record()
+
+
+def _wait_unreaped(proc: subprocess.Popen, deadline: float) -> None:
+    """Wait until ``proc`` exits or ``deadline`` passes, leaving it a zombie (not reaped)."""
+    while proc.returncode is None and time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:  # already reaped elsewhere
+            return
+        time.sleep(0.05)

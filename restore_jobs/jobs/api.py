@@ -34,6 +34,19 @@ def get_status(job_id: str) -> dict[str, Any] | None:
     return state.status_dict(job_id)
 
 
+def vanished_status(job_id: str) -> dict[str, Any]:
+    """What to report for a job that was followed and is no longer in the job store: Redis lost it
+    (restarted without persistence, or flushed)."""
+    return {
+        "jobId": job_id,
+        "phase": "Failed",
+        "message": (
+            f"job {job_id} is no longer in the job store (was Redis restarted without persistence?); "
+            "submit it again: its units resume from their Kafka checkpoints and write nothing twice"
+        ),
+    }
+
+
 def cancel(job_id: str) -> bool:
     """Revoke the canvas and ask running units to stop at their next batch. Idempotent: False
     when the job is unknown or already over."""

@@ -27,6 +27,7 @@ def unit_signature(job_id: str, unit: UnitPlan) -> Signature:
         queue=RESTORE_QUEUE,
         task_id=f"{job_id}.{unit.name}",
         shadow=f"restore_partition {unit.name}",
+        argsrepr=repr((job_id, unit.name)),  # the unit's segment list is long; Flower shows this
         immutable=True,
     )
 

@@ -68,7 +68,12 @@ class JobContext:
 
     @cached_property
     def admin(self) -> KafkaAdmin:
-        return open_admin(self.spec.kafka_cluster, self.secrets)
+        """Every admin call is bounded by ``circuitBreaker.operationTimeoutMs``, so a cluster that
+        is down costs one timeout per retry, not the client's default."""
+        breaker = self.spec.circuit_breaker
+        if breaker is None:
+            return open_admin(self.spec.kafka_cluster, self.secrets)
+        return open_admin(self.spec.kafka_cluster, self.secrets, timeout_s=breaker.operation_timeout_ms / 1000)
 
     def producer(self, transactional_id: str) -> TransactionalProducer:
         """Transactional (exactly-once) with produceAcks -1; plain at-least-once otherwise, since

@@ -13,7 +13,7 @@ from restore_jobs.kafka.client import ClientName
 from restore_jobs.kafka.factory import open_admin, open_producer
 from restore_jobs.restore.checkpoint import UnitCounters
 from restore_jobs.restore.offset_mapping import MappingRange, OffsetMapping
-from restore_jobs.restore.plan import UnitPlan, plan_restore
+from restore_jobs.restore.plan import UnitPlan, check_segments, plan_restore
 from restore_jobs.restore.unit import UnitRunner, count_unit
 from restore_jobs.spec.model import RestoreSpec
 from restore_jobs.storage.base import BackupStorage
@@ -76,6 +76,7 @@ def run_local(
     try:
         manifest = load_manifest(storage, backup_id)
         plan = plan_restore(spec, manifest, admin.topics())
+        check_segments(plan, storage)
         if not spec.dry_run:
             steps.prepare_target(spec, plan, admin)
         lock = threading.Lock()

@@ -16,11 +16,16 @@ from functools import lru_cache
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from restore_jobs.restore.checkpoint import UnitCounters
 from restore_jobs.spec.model import TERMINAL_PHASES
 
 PREFIX = "kafka-restore"
+# Every command is retried on connection errors for about half a minute, so a Redis restart or
+# failover (a few seconds) pauses workers instead of failing their units.
+_RETRY = Retry(ExponentialWithJitterBackoff(base=0.2, cap=2.0), retries=20)
 JOB_INDEX = f"{PREFIX}:jobs"
 
 # Only a non-terminal phase may be replaced; the script makes check-and-set atomic.
@@ -35,7 +40,10 @@ return 1
 
 @lru_cache(maxsize=4)
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    return redis.Redis.from_url(
+        url, decode_responses=True, health_check_interval=30, retry=_RETRY,
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+    )
 
 
 def client() -> redis.Redis:
@@ -54,6 +62,10 @@ def units_key(job_id: str) -> str:
 
 def mapping_key(job_id: str, unit: str) -> str:
     return f"{job_key(job_id)}:map:{unit}"
+
+
+def leases_key(job_id: str) -> str:
+    return f"{job_key(job_id)}:leases"
 
 
 def now_iso() -> str:
@@ -159,7 +171,23 @@ def record_progress(job_id: str, unit: str, state: UnitState, counters: UnitCoun
     pipe = client().pipeline(transaction=False)
     pipe.hset(units_key(job_id), unit, json.dumps(asdict(state)))
     pipe.hset(job_key(job_id), mapping={"current_topic": topic, "consecutive_failures": "0"})
+    pipe.hset(leases_key(job_id), unit, str(state.heartbeat))
     pipe.execute()
+
+
+def renew_lease(job_id: str, task: str, until: float) -> None:
+    """A worker vouches for ``task`` (a unit name, or ``FINALIZE``) until ``until``: it holds its
+    message (received, running, or waiting for a retry's countdown). See ``watchdog``."""
+    client().hset(leases_key(job_id), task, str(until))
+
+
+def drop_lease(job_id: str, task: str) -> None:
+    """The task's message is back in the queue: no worker holds it."""
+    client().hdel(leases_key(job_id), task)
+
+
+def get_leases(job_id: str) -> dict[str, float]:
+    return {task: float(until) for task, until in client().hgetall(leases_key(job_id)).items()}
 
 
 def save_mapping(job_id: str, unit: str, start_offset: int, ranges: list[dict[str, Any]]) -> None:
@@ -178,7 +206,16 @@ def load_mapping(job_id: str, unit: str, position: int) -> list[dict[str, Any]]:
 
 
 def cancel_requested(job_id: str) -> bool:
-    return client().hget(job_key(job_id), "stop") is not None
+    """True when the job was cancelled or failed, or its state vanished (Redis lost its data):
+    then nothing may go on writing for it."""
+    phase, stop = client().hmget(job_key(job_id), ["phase", "stop"])
+    return phase is None or stop is not None
+
+
+def is_lost(job: dict[str, str]) -> bool:
+    """A job hash without a phase: Redis lost the job (restarted without persistence) and a
+    straggling writer left a few fields behind. Only a resubmission brings it back."""
+    return "phase" not in job
 
 
 def request_stop(job_id: str, reason: str) -> None:
@@ -197,7 +234,7 @@ def list_jobs(limit: int = 100) -> list[str]:
 def status_dict(job_id: str) -> dict[str, Any] | None:
     """The job in the camelCase status shape of DESIGN.md section 4 (conditions excluded)."""
     job = get_job(job_id)
-    if not job:
+    if not job or is_lost(job):
         return None
     units = get_units(job_id)
     records = sum(u.records for u in units.values())

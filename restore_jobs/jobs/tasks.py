@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 import botocore.exceptions
+import redis.exceptions
 from celery import Task
 
 from restore_jobs.finalize.rollback import rollback as rollback_offsets
@@ -25,13 +26,13 @@ from restore_jobs.finalize.snapshot import load_snapshot
 from restore_jobs.kafka.client import FencedError, KafkaError
 from restore_jobs.restore.checkpoint import UnitCounters
 from restore_jobs.restore.offset_mapping import MappingRange, OffsetMapping
-from restore_jobs.restore.plan import RestorePlan, UnitPlan, plan_restore
+from restore_jobs.restore.plan import RestorePlan, UnitPlan, check_segments, plan_restore
 from restore_jobs.restore.unit import UnitCancelled, UnitRunner, count_unit, final_position
 from restore_jobs.spec import dump_status
 from restore_jobs.spec.model import TERMINAL_PHASES, CircuitBreaker, RestoreStatus
 from restore_jobs.storage.base import BackupStorage
 
-from . import canvas, state, steps, submission
+from . import canvas, state, steps, submission, watchdog
 from .app import CONTROL_QUEUE, app
 from .context import JobContext
 from .limits import ConcurrencySlots, RateLimiter
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_RETRIES = int(os.environ.get("KAFKA_RESTORE_MAX_RETRIES", "8"))
 SLOT_WAIT_SECONDS = 2.0
-UNIT_LOST_AFTER = float(os.environ.get("KAFKA_RESTORE_UNIT_LOST_AFTER", "120"))
 
 _contexts: OrderedDict[str, JobContext] = OrderedDict()
 
@@ -61,6 +61,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, KafkaError):
         return exc.retriable and not isinstance(exc, FencedError)
     if isinstance(exc, (ConnectionError, TimeoutError, botocore.exceptions.ConnectionError)):
+        return True
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return True
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
@@ -94,18 +96,29 @@ def _retry_or_fail(task: Task, ctx: JobContext, what: str, exc: Exception, attem
         failures = state.incr_failures(job_id)
         breaker = _breaker(ctx)
         if breaker.enabled and failures >= breaker.failure_threshold:
-            fail_job(job_id, f"{what}: circuit breaker open after {failures} consecutive failures; last: {exc}")
+            fail_job(job_id, f"{what}: circuit breaker open after {failures} consecutive failures; "
+                             f"last: {_describe(ctx, exc)}")
             return
         if attempt < MAX_TRANSIENT_RETRIES:
             delay = backoff(attempt)
             log.warning("%s: transient error, retry in %.0fs: %s", what, delay, exc, extra={"job": job_id})
             raise task.retry(exc=exc, countdown=delay, max_retries=None)
-    fail_job(job_id, f"{what}: {exc}")
+    fail_job(job_id, f"{what}: {_describe(ctx, exc)}")
+
+
+def _describe(ctx: JobContext, exc: Exception) -> str:
+    """The error, naming the Kafka cluster when it is the cluster that failed: client errors
+    rarely say which servers they tried."""
+    text = str(exc)
+    servers = ",".join(ctx.spec.kafka_cluster.bootstrap_servers)
+    if isinstance(exc, KafkaError) and servers not in text:
+        text += f" (Kafka bootstrap servers {servers})"
+    return text
 
 
 def _stopped(job_id: str) -> bool:
     job = state.get_job(job_id)
-    return not job or job.get("phase") in TERMINAL_PHASES or "stop" in job
+    return not job or state.is_lost(job) or job.get("phase") in TERMINAL_PHASES or "stop" in job
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +145,7 @@ def _prepare(ctx: JobContext) -> RestorePlan:
     manifest = ctx.manifest
     state.update_job(job_id, backup_id=manifest.backup_id)
     plan = plan_restore(spec, manifest, ctx.admin.topics())
+    check_segments(plan, ctx.storage)
     if not spec.dry_run and "prepared" not in state.get_job(job_id):
         if spec.rollback.snapshot_before_restore:
             groups = steps.affected_groups(spec, ctx.storage, manifest.backup_id)
@@ -167,9 +181,11 @@ class _TaskHooks:
     def before_batch(self, records: int, nbytes: int) -> None:
         if state.cancel_requested(self.ctx.job_id):
             raise UnitCancelled(self.unit.name)
-        if self.rate is not None:
-            self.rate.acquire(records, nbytes)
+        # A cancel that lands while the rate limit holds this batch back must stop it, not let it commit.
+        if self.rate is not None and self.rate.acquire(records, nbytes) > 0 and state.cancel_requested(self.ctx.job_id):
+            raise UnitCancelled(self.unit.name)
         self.slots.acquire(self.unit.name)  # renews the lease: this unit is alive
+        state.renew_lease(self.ctx.job_id, self.unit.name, time.time())  # and the watchdog's
 
     def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
         state.save_mapping(self.ctx.job_id, self.unit.name, start_offset, [asdict(r) for r in ranges])
@@ -223,6 +239,7 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     ustate.started = ustate.started or time.time()
     ustate.heartbeat = time.time()
     state.set_unit(job_id, name, ustate)
+    state.renew_lease(job_id, name, ustate.heartbeat)
     extra = {"job": job_id, "topic": plan.source_topic, "partition": plan.source_partition}
     log.info("unit started on %s", ustate.worker, extra=extra)
     try:
@@ -255,7 +272,14 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     ustate.error = ""
     ustate.finished = time.time()
     state.record_progress(job_id, name, ustate, counters, plan.source_topic)
+    if not self.request.chord and not self.request.callbacks and _all_completed(job_id):
+        # Sent again by the watchdog, so outside the chord: nothing else will start finalize.
+        canvas.finalize_signature(job_id).apply_async()
     return {"unit": name, "phase": "Completed", "records": counters.records_written}
+
+
+def _all_completed(job_id: str) -> bool:
+    return all(u.phase == "Completed" for u in state.get_units(job_id).values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,24 +395,9 @@ def expire_snapshots() -> dict[str, Any]:
 
 @app.task(name="restore_jobs.watch_units")
 def watch_units() -> dict[str, Any]:
-    """Periodic watchdog: a unit whose heartbeat stopped (its worker died) is sent again at once,
-    with the same task id, instead of waiting for Redis's visibility timeout. Safe because units
-    are exactly-once: the new run fences the old producer and resumes from the checkpoint."""
-    resent = []
-    now = time.time()
-    for job_id in state.list_jobs(limit=200):
-        job = state.get_job(job_id)
-        if job.get("phase") != "Running" or "stop" in job:
-            continue
-        plans = json.loads(job.get("plan_units") or "{}")
-        for name, unit in state.get_units(job_id).items():
-            if unit.phase == "Running" and now - unit.heartbeat > UNIT_LOST_AFTER and name in plans:
-                log.warning("unit heartbeat lost; sending it again", extra={"job": job_id, "unit": name})
-                unit.heartbeat = now
-                state.set_unit(job_id, name, unit)
-                canvas.unit_signature(job_id, UnitPlan.from_dict(plans[name])).apply_async()
-                resent.append(f"{job_id}/{name}")
-    return {"resent": resent}
+    """Periodic (Celery beat): sends again the units and finalize tasks a dead worker took with it,
+    instead of waiting hours for Redis's visibility timeout (see ``watchdog``)."""
+    return {"resent": watchdog.resend_lost()}
 
 
 @app.task(name="restore_jobs.submit")

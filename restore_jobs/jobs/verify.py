@@ -8,6 +8,7 @@ Records are compared by key, value, headers and timestamp, as a multiset per tar
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from restore_jobs.backup.manifest import load_manifest
@@ -83,12 +84,20 @@ def verify_target(
     idle_timeout_s: float = 3.0,
 ) -> VerifyReport:
     expected = expected_contents(spec, storage, backup_id, admin.topics())
-    checks = []
-    for (topic, partition), want in sorted(expected.items()):
-        got: Counter[RecordKey] = Counter(
+
+    def read(tp: TopicPartition) -> Counter[RecordKey]:
+        return Counter(
             record_key(r.key, r.value, r.headers, r.timestamp)
-            for r in reader.read(topic, partition, 0, read_committed=True, idle_timeout_s=idle_timeout_s)
+            for r in reader.read(*tp, 0, read_committed=True, idle_timeout_s=idle_timeout_s)
         )
+
+    # Each read ends only after idle_timeout_s of silence: read the partitions side by side.
+    targets = sorted(expected)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(read, targets))
+    checks = []
+    for (topic, partition), got in zip(targets, found, strict=True):
+        want = expected[(topic, partition)]
         checks.append(
             PartitionCheck(
                 topic, partition, sum(want.values()), sum(got.values()),

@@ -7,11 +7,13 @@ task's argument, so a unit never re-reads the manifest or the spec's mapping rul
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from restore_jobs.backup.manifest import Manifest, SegmentInfo
 from restore_jobs.spec.model import RestoreSpec
+from restore_jobs.storage.base import BackupStorage, NotFoundError
 
 
 class PlanError(Exception):
@@ -27,6 +29,7 @@ class SegmentRef:
     end_timestamp: int
     record_count: int
     uncompressed_size: int
+    compressed_size: int = 0  # the file's length, as OSO records it; 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -191,4 +194,36 @@ def _segment_ref(seg: SegmentInfo) -> SegmentRef:
         end_timestamp=seg.end_timestamp,
         record_count=seg.record_count,
         uncompressed_size=seg.uncompressed_size,
+        compressed_size=seg.compressed_size,
     )
+
+
+_SHOWN_PROBLEMS = 5
+
+
+def check_segments(plan: RestorePlan, storage: BackupStorage, parallel: int = 16) -> None:
+    """Before anything is written: every planned segment exists and has the length the manifest
+    recorded, so a missing or truncated segment fails the job with nothing restored.
+
+    One stat (a HEAD on S3) per segment, run in parallel. Damage that keeps the length (a flipped
+    byte) is caught later by the segment's CRC, before any of its records is produced."""
+    refs = [seg for unit in plan.units for seg in unit.segments]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        problems = [p for p in pool.map(lambda seg: _segment_problem(seg, storage), refs) if p]
+    if problems:
+        shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+        more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
+        raise PlanError(f"backup {plan.backup_id} is incomplete, nothing was restored: {shown}{more}")
+
+
+def _segment_problem(seg: SegmentRef, storage: BackupStorage) -> str | None:
+    try:
+        size = storage.size(seg.key)
+    except NotFoundError:
+        return f"segment {storage.describe(seg.key)} is missing"
+    if seg.compressed_size and size != seg.compressed_size:
+        return (
+            f"segment {storage.describe(seg.key)} is {size} bytes but the manifest records "
+            f"{seg.compressed_size} (truncated or replaced)"
+        )
+    return None

@@ -49,7 +49,8 @@ class UnitHooks(Protocol):
     """What the job system plugs into a unit: throttling, cancellation, durable state, progress."""
 
     def before_batch(self, records: int, nbytes: int) -> None:
-        """Called before a batch is produced; may sleep (rate limit) or raise UnitCancelled."""
+        """Called once a batch is sent, before it is flushed and committed; may sleep (rate limit)
+        or raise UnitCancelled, which aborts the open transaction."""
         ...
 
     def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
@@ -186,17 +187,23 @@ class _Writer:
         self.place = placement(unit, self.round_robin)
 
     def run(self) -> None:
-        unit, counters = self.unit, self.counters
-        batch: list[tuple[BackupRecord, int]] = []
+        """Records are sent as they are read, inside the batch's open transaction, so the client
+        transmits while the next records are decoded; the batch then waits only for its tail."""
+        unit, counters, producer = self.unit, self.counters, self.producer
+        batch: list[BackupRecord] = []
         position = counters.next_offset
         skipped = 0
         considered = 0
         limit = self.runner.batch_size
+        target, place, send = unit.target_topic, self.place, producer.send
         for rec in stream_records(unit, self.runner.storage, counters.next_offset):
             position = rec.offset + 1
             considered += 1
             if in_window(unit, rec.timestamp):
-                batch.append((rec, self.place(rec)))
+                if not batch:
+                    producer.begin()
+                send(target, place(rec), rec.key, rec.value, rec.headers, rec.timestamp)
+                batch.append(rec)
             else:
                 skipped += 1
             if len(batch) >= limit or considered >= limit * _SKIP_CHECKPOINT_FACTOR:
@@ -204,20 +211,19 @@ class _Writer:
                 batch, skipped, considered = [], 0, 0
         self._commit(batch, max(position, final_position(unit)), skipped)
 
-    def _commit(self, batch: list[tuple[BackupRecord, int]], position: int, skipped: int) -> None:
+    def _commit(self, batch: list[BackupRecord], position: int, skipped: int) -> None:
+        """Flushes the batch's records (already sent) and commits them with the checkpoint."""
         unit, counters, producer = self.unit, self.counters, self.producer
-        nbytes = sum(rec.size for rec, _ in batch)
+        nbytes = sum(rec.size for rec in batch)
+        if not batch:
+            producer.begin()  # a checkpoint-only transaction: records skipped by the time window
         self.hooks.before_batch(len(batch), nbytes)
-        producer.begin()
-        target = unit.target_topic
-        for rec, partition in batch:
-            producer.send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
         delivered = producer.flush()
         if batch:
             src_topic, src_partition = unit.source_topic, unit.source_partition
             deliveries = [
                 (src_topic, src_partition, rec.offset, rec.timestamp, d.topic, d.partition, d.offset)
-                for (rec, _), d in zip(batch, delivered, strict=True)
+                for rec, d in zip(batch, delivered, strict=True)
             ]
             self.hooks.save_mapping(counters.next_offset, build_ranges(deliveries))
         producer.commit(self.group, {self.ckpt_tp: Committed(position)})

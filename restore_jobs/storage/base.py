@@ -35,6 +35,10 @@ class BackupStorage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The object's length in bytes, without reading it; NotFoundError when it is missing."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def describe(self, key: str) -> str:

@@ -70,6 +70,15 @@ class FilesystemStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot stat: {exc.strerror}") from exc
+
     def delete(self, key: str) -> None:
         """Idempotent, like S3's DeleteObject."""
         path = self._path(key)

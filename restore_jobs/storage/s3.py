@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -58,10 +59,11 @@ class S3Storage:
         secret_access_key: str | None = None,
         *,
         retry_mode: str = "adaptive",
-        max_attempts: int = 8,
+        max_attempts: int | None = None,
         stream_attempts: int = 5,
     ):
-        """Without ``access_key_id``/``secret_access_key`` boto3's default chain applies."""
+        """Without ``access_key_id``/``secret_access_key`` boto3's default chain applies;
+        ``max_attempts`` defaults to ``$AWS_MAX_ATTEMPTS``, else 8."""
         if not bucket or "/" in bucket:
             raise StorageError(f"invalid S3 bucket name {bucket!r}")
         if endpoint and endpoint.lower().startswith("http://") and not allow_http:
@@ -71,7 +73,7 @@ class S3Storage:
         self.endpoint = endpoint
         self._stream_attempts = stream_attempts
         config = Config(
-            retries={"mode": retry_mode, "max_attempts": max_attempts},
+            retries={"mode": retry_mode, "max_attempts": max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "8"))},
             s3={"addressing_style": "path" if path_style else "auto"},
         )
         self._client = boto3.session.Session().client(
@@ -119,6 +121,9 @@ class S3Storage:
         except NotFoundError:
             return False
         return True
+
+    def size(self, key: str) -> int:
+        return int(self._call("size", key, self._client.head_object)["ContentLength"])
 
     def delete(self, key: str) -> None:
         self._call("delete", key, self._client.delete_object)

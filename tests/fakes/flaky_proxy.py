@@ -9,7 +9,7 @@ import re
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 _ERRORS = {
     500: ("InternalError", "We encountered an internal error. Please try again."),
@@ -50,6 +50,7 @@ class FlakyProxy:
         self.server.server_close()
 
     def fail(self, pattern: str, times: int, status: int = 503, method: str = "GET") -> None:
+        """Fail the next ``times`` requests whose decoded path matches ``pattern``."""
         with self._lock:
             self.faults.append(Fault(re.compile(pattern), times, status, method))
 
@@ -75,7 +76,7 @@ class FlakyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy._take_fault(self.command, self.path)
+                fault = proxy._take_fault(self.command, unquote(self.path))
                 if fault is not None:
                     if fault.status == 0:
                         self.close_connection = True

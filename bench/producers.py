@@ -1,0 +1,75 @@
+"""The baselines: a bare producer per client writing the backup's records from memory.
+
+Both are as fast as an honest producer gets with the restore's guarantees on the wire: acks=all
+and idempotence (no transactions: those are part of what the restore pays for exactly-once),
+explicit partitions, no compression, delivery of every record checked. The settings are the
+module constants below, reported with the results.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.dataset import Row
+
+CONFLUENT_SETTINGS: dict[str, object] = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "linger.ms": 5,
+    "batch.num.messages": 10_000,
+    "batch.size": 1_000_000,
+    "queue.buffering.max.messages": 500_000,
+    "compression.type": "none",
+}
+KAFKA_PYTHON_SETTINGS: dict[str, object] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 5,
+    "batch_size": 1_024_000,
+    "compression_type": None,
+}
+
+
+def produce_confluent(bootstrap: str, topic: str, rows: list[Row]) -> float:
+    """Seconds from creating the producer to the last delivery report."""
+    import confluent_kafka
+
+    failures: list[object] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(err)
+
+    started = time.perf_counter()
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, **CONFLUENT_SETTINGS})
+    produce, poll = producer.produce, producer.poll
+    for partition, key, value, headers, ts in rows:
+        while True:
+            try:
+                produce(topic, value, key, partition=partition, on_delivery=on_delivery, timestamp=ts, headers=headers)
+                break
+            except BufferError:
+                poll(0.01)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - started
+    if left or failures:
+        raise RuntimeError(f"confluent baseline to {topic}: {left} undelivered, {len(failures)} failed: {failures[:1]}")
+    return elapsed
+
+
+def produce_kafka_python(bootstrap: str, topic: str, rows: list[Row]) -> float:
+    """Seconds from creating the producer to the last acknowledgement."""
+    from kafka import KafkaProducer
+
+    started = time.perf_counter()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **KAFKA_PYTHON_SETTINGS)
+    send = producer.send
+    futures = [send(topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=ts)
+               for partition, key, value, headers, ts in rows]
+    producer.flush(120)
+    elapsed = time.perf_counter() - started
+    failed = [f for f in futures if not f.succeeded()]
+    producer.close(5)
+    if failed:
+        raise RuntimeError(f"kafka-python baseline to {topic}: {len(failed)} records failed: {failed[0].exception}")
+    return elapsed

@@ -1,0 +1,219 @@
+"""Restore throughput and memory against bare producers, on one fresh Tansu broker and valkey.
+
+    python -m bench.restore_bench [--records 100000] [--partitions 1,4,8] [--workers 1,2] ...
+
+Paths, each writing the same records to its own target topic:
+  a  a bare confluent-kafka producer (acks=all, idempotent) writing the records from memory
+  b  a bare kafka-python producer, likewise
+  c  our restore engine in this process, without Celery (restore_jobs.jobs.local.run_local)
+  d  the full path: api.submit, Celery workers (one pool process each), polled until Completed;
+     also with KAFKA_RESTORE_KAFKA_CLIENT=kafka-python in the workers, against b
+Then: produceBatchSize sweep of c, py-spy profiles of c and d, and peak RSS per worker while
+restoring backups of growing size. Results: bench/results/latest.{json,md} (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import producers
+from bench.dataset import Dataset, Row, make_backup, payload_bytes, records_for
+from bench.profile import sampled
+from bench.report import MemoryCheck, Results, Run, machine
+from bench.system import Outcome, Workers, restore_spec, run_engine, run_job
+from restore_jobs.demo.stack import Stack
+from restore_jobs.kafka.client import ClientName
+from restore_jobs.kafka.config import ClientConfig
+from restore_jobs.kafka.confluent_client import producer_settings
+from restore_jobs.kafka.factory import open_admin
+from restore_jobs.spec import model
+
+MIB = 1 << 20
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def int_list(text: str) -> list[int]:
+    return sorted({int(v) for v in text.split(",") if v.strip()})
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    head, _, tail = __doc__.partition("\n\n")
+    p = argparse.ArgumentParser(description=head, epilog=tail.partition("\n\n")[2],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=100_000, help="records per backup for a, c, d (default 100000)")
+    p.add_argument("--value-bytes", type=int, default=1024, help="value size (default 1024)")
+    p.add_argument("--partitions", type=int_list, default=[1, 4, 8], help="partition counts P (default 1,4,8)")
+    p.add_argument("--workers", type=int_list, default=[1, 2], help="worker process counts W (default 1,2)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats per configuration; medians reported (default 3)")
+    p.add_argument("--batch-size", type=int, default=1000, help="produceBatchSize for c and d (default 1000)")
+    p.add_argument("--batch-sweep", type=int_list, default=[1000, 5000, 20000],
+                   help="produceBatchSize values for the transaction-size sweep of c ('' to skip)")
+    p.add_argument("--kp-records", type=int, default=20_000,
+                   help="records for b and d with kafka-python (default 20000)")
+    p.add_argument("--kp-partitions", type=int, default=1, help="partitions for the kafka-python runs (default 1)")
+    p.add_argument("--memory-mib", type=int_list, default=[256, 1024],
+                   help="uncompressed backup sizes for the memory check, MiB ('' to skip; default 256,1024)")
+    p.add_argument("--memory-partitions", type=int, default=4, help="partitions of the memory-check backups")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    p.add_argument("--no-kafka-python", action="store_true", help="skip b and d with kafka-python")
+    p.add_argument("--dir", help="backups and server files here, kept for reuse (default: a temp dir, removed)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output directory")
+    p.add_argument("--timeout", type=float, default=1800, help="give up on a job after this many seconds")
+    return p.parse_args(argv)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, stack: Stack, scratch: Path):
+        self.args, self.stack, self.scratch = args, stack, scratch
+        self.bootstrap = stack.bootstrap
+        self.admin = open_admin(model.KafkaCluster([self.bootstrap]))
+        self.workers = Workers(stack)
+        self.names = itertools.count(1)
+        engine = producer_settings(ClientConfig(), "restore-unit", -1, 30000, args.batch_size)
+        self.results = Results(machine(), {
+            "records": args.records, "value_bytes": args.value_bytes, "partitions": args.partitions,
+            "workers": args.workers, "repeats": args.repeats, "batch_size": args.batch_size,
+            "batch_sweep": args.batch_sweep, "sweep_partitions": args.partitions[0],
+            "kp_records": args.kp_records, "kp_partitions": args.kp_partitions,
+            "memory_mib": args.memory_mib, "memory_partitions": args.memory_partitions,
+            "a_confluent_settings": producers.CONFLUENT_SETTINGS,
+            "b_kafka_python_settings": producers.KAFKA_PYTHON_SETTINGS,
+            "engine_confluent_settings": dict(engine),
+            "engine_threads": "one per partition (c); one pool process per worker, concurrency 1 (d)",
+        })
+
+    # ------------------------------------------------------------------ one measurement
+
+    def dataset(self, records: int, partitions: int) -> Dataset:
+        root = self.scratch / f"backup-n{records}-p{partitions}-v{self.args.value_bytes}"
+        return make_backup(root, records, partitions, self.args.value_bytes)
+
+    def measure(self, path: str, client: ClientName, data: Dataset, workers: int, batch: int,
+                go: Callable[[str], Outcome]) -> Run:
+        """Runs ``go(target_topic)`` on a fresh topic, checks every record arrived, drops the topic."""
+        target = f"bench-{path}-{client}-p{data.partitions}-w{workers}-{next(self.names)}"
+        if workers:
+            self.workers.reset_peaks()
+        outcome = go(target)
+        if outcome.records != data.records:
+            raise RuntimeError(f"{path} into {target}: {outcome.records} records written, expected {data.records}")
+        run = Run(path, client, data.partitions, workers, batch, outcome.seconds, outcome.records, outcome.bytes,
+                  self.workers.peaks_mb() if workers else {})
+        self.admin.delete_topics([target])
+        self.results.runs.append(run)
+        log(f"{path} {client} P={data.partitions} W={workers} batch={batch}: {outcome.seconds:.2f}s "
+            f"{outcome.bytes / 1e6 / outcome.seconds:.1f} MB/s")
+        return run
+
+    def bare(self, path: str, client: ClientName, data: Dataset, rows: list[Row], payload: int) -> Run:
+        produce = producers.produce_confluent if client == "confluent" else producers.produce_kafka_python
+
+        def go(target: str) -> Outcome:
+            self.admin.create_topics({target: data.partitions})
+            return Outcome(produce(self.bootstrap, target, rows), len(rows), payload)
+
+        return self.measure(path, client, data, 0, 0, go)
+
+    def engine(self, data: Dataset, batch: int) -> Run:
+        return self.measure("c", "confluent", data, 0, batch, lambda t: run_engine(
+            restore_spec(data, self.bootstrap, t, batch), data, threads=data.partitions))
+
+    def job(self, data: Dataset, workers: int, client: ClientName) -> Run:
+        batch = self.args.batch_size
+        return self.measure("d", client, data, workers, batch, lambda t: run_job(
+            restore_spec(data, self.bootstrap, t, batch), t, self.args.timeout))
+
+    # ------------------------------------------------------------------ phases
+
+    def run(self) -> Results:
+        a = self.args
+        for w in a.workers:
+            self.workers.start(w, "confluent")
+            for p in a.partitions:
+                data = self.dataset(a.records, p)
+                rows = data.rows() if w == a.workers[0] else []
+                payload = payload_bytes(rows)
+                for _ in range(a.repeats):
+                    if rows:
+                        self.bare("a", "confluent", data, rows, payload)
+                        self.engine(data, a.batch_size)
+                    self.job(data, w, "confluent")
+        sweep_data = self.dataset(a.records, a.partitions[0])
+        for batch in a.batch_sweep:
+            if batch != a.batch_size:
+                for _ in range(a.repeats):
+                    self.engine(sweep_data, batch)
+        if not a.no_profile:
+            self.profiles(sweep_data)
+        for size in a.memory_mib:
+            self.memory_check(size)
+        self.workers.stop()
+        if not a.no_kafka_python:
+            self.kafka_python()
+        return self.results
+
+    def profiles(self, data: Dataset) -> None:
+        log("profiling c and d with py-spy")
+        out = self.scratch / "profile"
+        _, self.results.profiles[f"c (engine in one process), P={data.partitions}"] = sampled(
+            [os.getpid()], out.with_suffix(".c"), lambda: self.engine(data, self.args.batch_size))
+        self.results.runs.pop()  # profiled runs are slower; keep them out of the medians
+        pids = [pid for group in self.workers.pool_pids().values() for pid in group]
+        _, self.results.profiles[f"d (worker pool process), P={data.partitions}"] = sampled(
+            pids, out.with_suffix(".d"), lambda: self.job(data, len(self.workers.names), "confluent"))
+        self.results.runs.pop()
+
+    def memory_check(self, size_mib: int) -> None:
+        records = records_for(size_mib * MIB, self.args.value_bytes)
+        log(f"memory check: writing a {size_mib} MiB backup ({records} records)")
+        data = self.dataset(records, self.args.memory_partitions)
+        run = self.job(data, len(self.workers.names), "confluent")
+        self.results.runs.pop()
+        self.results.memory.append(MemoryCheck(size_mib, data.file_bytes / MIB, records, data.partitions,
+                                               run.workers, run.seconds, run.peak_rss_mib))
+
+    def kafka_python(self) -> None:
+        a = self.args
+        self.workers.start(1, "kafka-python")
+        data = self.dataset(a.kp_records, a.kp_partitions)
+        rows = data.rows()
+        payload = payload_bytes(rows)
+        for _ in range(a.repeats):
+            self.bare("b", "kafka-python", data, rows, payload)
+            self.job(data, 1, "kafka-python")
+        self.workers.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scratch = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="restore-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    stack = Stack(Path(tempfile.mkdtemp(prefix="servers-", dir=scratch)))
+    started = time.perf_counter()
+    try:
+        stack.start_servers()
+        log(f"valkey {stack.redis_url}, Tansu {stack.bootstrap}; work dir {scratch}")
+        results = Bench(args, stack, scratch).run()
+        json_path, md_path = results.write(Path(args.out))
+        print(md_path.read_text())
+        log(f"done in {time.perf_counter() - started:.0f}s: {md_path}, {json_path}")
+        return 0
+    finally:
+        stack.stop()
+        if not args.dir:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
