@@ -86,6 +86,14 @@ class ResetPlan:
     def summary(self) -> str:
         return f"{self.partition_count} partition offsets for {len(self.groups)} consumer groups"
 
+    def details(self, limit: int = 20) -> str:
+        """The plan itself, for a status message: ``group: topic[p]->offset, ...``."""
+        entries = [
+            f"{g.group_id}: {p.topic}[{p.partition}]->{p.target_offset}" for g in self.groups for p in g.partitions
+        ]
+        more = f", and {len(entries) - limit} more" if len(entries) > limit else ""
+        return ", ".join(entries[:limit]) + more
+
     def to_json(self) -> dict[str, Any]:
         return {
             "bootstrap_servers": self.bootstrap_servers,
@@ -159,7 +167,7 @@ class ResetOutcome:
             return f"committed {self.plan.summary}"
         if self.strategy == "manual":
             return f"planned {self.plan.summary} (nothing committed); plan at {', '.join(self.written)}"
-        return f"dry run: would reset {self.plan.summary}"
+        return f"dry run: would reset {self.plan.summary}: {self.plan.details()}"
 
 
 def plan_reset(

@@ -76,12 +76,18 @@ def backoff(attempt: int) -> float:
     return min(2.0 ** attempt, 60.0)
 
 
-def fail_job(job_id: str, message: str) -> None:
-    """Mark the job Failed, stop its other units, and run the failure path once."""
+def fail_job(ctx: JobContext, message: str) -> None:
+    """Stop the job's units and run the failure path once. A job that will roll back stays
+    Finalizing until the rollback ends, so no one reads Failed while offsets are being restored."""
+    job_id = ctx.job_id
     log.error("job failed: %s", message, extra={"job": job_id})
     state.request_stop(job_id, "failed")
-    if state.set_phase(job_id, "Failed", message) and state.once(job_id, "failure"):
-        handle_failure.apply_async((job_id,), queue=CONTROL_QUEUE, task_id=f"{job_id}.failure")
+    if ctx.spec.rollback.auto_rollback_on_failure and not ctx.spec.dry_run:
+        moved = state.set_phase(job_id, "Finalizing", f"{message}; rolling back")
+    else:
+        moved = state.set_phase(job_id, "Failed", message)
+    if moved and state.once(job_id, "failure"):
+        handle_failure.apply_async((job_id, message), queue=CONTROL_QUEUE, task_id=f"{job_id}.failure")
 
 
 def _breaker(ctx: JobContext) -> CircuitBreaker:
@@ -96,14 +102,14 @@ def _retry_or_fail(task: Task, ctx: JobContext, what: str, exc: Exception, attem
         failures = state.incr_failures(job_id)
         breaker = _breaker(ctx)
         if breaker.enabled and failures >= breaker.failure_threshold:
-            fail_job(job_id, f"{what}: circuit breaker open after {failures} consecutive failures; "
+            fail_job(ctx, f"{what}: circuit breaker open after {failures} consecutive failures; "
                              f"last: {_describe(ctx, exc)}")
             return
         if attempt < MAX_TRANSIENT_RETRIES:
             delay = backoff(attempt)
             log.warning("%s: transient error, retry in %.0fs: %s", what, delay, exc, extra={"job": job_id})
             raise task.retry(exc=exc, countdown=delay, max_retries=None)
-    fail_job(job_id, f"{what}: {_describe(ctx, exc)}")
+    fail_job(ctx, f"{what}: {_describe(ctx, exc)}")
 
 
 def _describe(ctx: JobContext, exc: Exception) -> str:
@@ -294,7 +300,7 @@ def finalize(self: Task, job_id: str) -> dict[str, Any]:
     failed = {n: u for n, u in units.items() if u.phase == "Failed"}
     if failed:
         name, unit = next(iter(failed.items()))
-        fail_job(job_id, f"unit {name}: {unit.error}")
+        fail_job(context(job_id), f"unit {name}: {unit.error}")
         return {"job": job_id, "phase": "Failed"}
     if any(u.phase != "Completed" for u in units.values()):
         # A re-sent unit is still running (see watch_units); its twin's return fired the chord early.
@@ -335,14 +341,14 @@ def _finalize(ctx: JobContext, units: dict[str, state.UnitState]) -> str:
 
 
 @app.task(bind=True, name="restore_jobs.handle_failure")
-def handle_failure(self: Task, job_id: str) -> dict[str, Any]:
+def handle_failure(self: Task, job_id: str, message: str) -> dict[str, Any]:
     """Runs once per failed job: waits for running units to stop, then rolls back if asked."""
     deadline = time.time() + 120
     while time.time() < deadline and any(u.phase == "Running" for u in state.get_units(job_id).values()):
         time.sleep(1)
     ctx = context(job_id)
     if ctx.spec.rollback.auto_rollback_on_failure and not ctx.spec.dry_run:
-        return _rollback(ctx, reason=state.get_job(job_id).get("message", "restore failed"))
+        return _rollback(ctx, reason=message)
     return {"job": job_id, "phase": "Failed"}
 
 
@@ -359,7 +365,7 @@ def _rollback(ctx: JobContext, reason: str) -> dict[str, Any]:
     snapshot_id = state.get_job(job_id).get("snapshot_id")
     if not snapshot_id:
         message = f"{reason}; no rollback snapshot was taken (rollback.snapshotBeforeRestore is false)"
-        state.set_phase(job_id, "Failed", message)
+        state.set_phase(job_id, "Failed", message, allow_from={"Failed"})
         return {"job": job_id, "phase": "Failed"}
     snapshot = load_snapshot(snapshot_storage(ctx), snapshot_id)
     outcome = rollback_offsets(ctx.admin, snapshot)
@@ -385,7 +391,7 @@ def expire_snapshots() -> dict[str, Any]:
         except Exception as exc:
             log.warning("cannot open snapshot storage: %s", exc, extra={"job": job_id})
             continue
-        where = store.describe("")
+        where = store.describe("offset-snapshots")
         if where in seen:
             continue
         seen.add(where)

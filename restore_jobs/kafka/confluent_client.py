@@ -39,6 +39,8 @@ _FENCED = frozenset({E._FENCED, E.PRODUCER_FENCED, E.INVALID_PRODUCER_EPOCH, E.T
 # librdkafka does not flag these local errors retriable, yet trying again is exactly what helps.
 _RETRIABLE = frozenset({E._TRANSPORT, E._TIMED_OUT, E._ALL_BROKERS_DOWN, E._MSG_TIMED_OUT})
 _NATIVE = (ck.KafkaException, TimeoutError)
+# Connection failures that trying again cannot fix: a refused login, a certificate that does not verify.
+_SECURITY = frozenset({E._AUTHENTICATION, E._SSL, E.SASL_AUTHENTICATION_FAILED})
 _LINGER_MS = 5
 _READ_BATCH = 500
 _GROUP_STATES = {
@@ -79,16 +81,32 @@ class ConfluentAdmin(AdminBase):
     def __init__(self, settings: ClientConfig, timeout_s: float = 30.0):
         self.servers = settings.servers()
         self._timeout = timeout_s
+        self._settings = settings
+        self._security_error: ck.KafkaError | None = None
         self._admin = build_client(settings, self.what("open admin client"), to_kafka_error,
-                                   lambda: AdminClient(_with_logger(settings)))
+                                   lambda: AdminClient(_with_logger(settings, error_cb=self._on_error)))
+
+    def _on_error(self, err: ck.KafkaError) -> None:
+        if err.code() in _SECURITY:
+            self._security_error = err
 
     def _wait(self, future: Any, what: str) -> Any:
         with _errors(what):
             return future.result(timeout=self._timeout)
 
     def topics(self) -> dict[str, int]:
-        with _errors(self.what("list topics")):
-            metadata = self._admin.list_topics(timeout=self._timeout)
+        """The first call of every job: a failed TLS handshake or SASL login shows up here, and
+        librdkafka reports it only to the error callback, so it is added to the error."""
+        try:
+            with _errors(self.what("list topics")):
+                metadata = self._admin.list_topics(timeout=self._timeout)
+        except KafkaError as exc:
+            self._admin.poll(0)  # serves the error callback
+            cause = self._security_error
+            if cause is None:
+                raise
+            reason = self._settings.redact(f"{cause.name()}: {cause.str()}")
+            raise KafkaError(f"{exc}; {reason}", retriable=False) from None
         return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
     def _create_missing(self, topics: dict[str, int], replication_factor: int) -> set[str]:
