@@ -98,9 +98,9 @@ def resend_lost(now: float | None = None, lost_after: float = UNIT_LOST_AFTER) -
 def _on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
     """In the worker's main process, as soon as it holds a message: renew the task's lease until it
     is due to run (a retry's countdown), so a worker that dies holding it is noticed."""
-    if request is None or request.task_name not in (UNIT_TASK, FINALIZE_TASK) or not request.args:
+    if request is None or request.task.name not in (UNIT_TASK, FINALIZE_TASK) or not request.args:
         return
     job_id = str(request.args[0])
-    task = FINALIZE if request.task_name == FINALIZE_TASK else str(request.id).removeprefix(f"{job_id}.")
+    task = FINALIZE if request.task.name == FINALIZE_TASK else str(request.id).removeprefix(f"{job_id}.")
     until = max(time.time(), request.eta.timestamp() if request.eta else 0.0)
     state.renew_lease(job_id, task, until)

@@ -98,10 +98,11 @@ def leftovers(workdir: Path) -> dict[int, str]:
     return {int(pid): _proc_text(pid, "cmdline")[:150] for pid in sorted(found)}
 
 
-def assert_nothing_left(workdir: Path) -> None:
+def assert_nothing_left(workdir: Path, stopped_by_demo: bool = True) -> None:
     state = recorded(workdir)
     assert {"valkey", "tansu", "worker1"} <= set(state["started"]), state
-    assert state["pids"] == {}, "the demo believes these still run"
+    if stopped_by_demo:
+        assert state["pids"] == {}, "the demo believes these still run"
     deadline = time.monotonic() + 10  # orphaned pool processes may need a moment to notice
     while (left := leftovers(workdir)) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from restore_jobs.jobs import state, watchdog
+from restore_jobs.jobs import state
 from tests.reliability.conftest import VISIBILITY_TIMEOUT
 from tests.reliability.scenario import Scenario
 
@@ -86,33 +86,3 @@ def test_whole_worker_killed_units_resent_by_watchdog_long_before_visibility_tim
     remaining_work = (600 - written_at_kill) / 100
     assert elapsed < remaining_work + lost_after + 30, (elapsed, remaining_work)
     assert elapsed < VISIBILITY_TIMEOUT / 20
-
-
-def _unit(phase: str, finished: float = 0.0) -> state.UnitState:
-    return state.UnitState(phase=phase, finished=finished)
-
-
-def test_watchdog_rules():
-    """Which tasks count as lost, decided from unit phases and leases alone."""
-    now, after = 1000.0, 10.0
-    units = {
-        "t[0]": _unit("Running"),      # lease ran out: its worker died
-        "t[1]": _unit("Pending"),      # received by a worker that died before starting it
-        "t[2]": _unit("Pending"),      # still queued: no lease, the broker holds it
-        "t[3]": _unit("Retrying"),     # waiting for its retry's countdown, which has not ended
-        "t[4]": _unit("Completed"),
-        "t[5]": _unit("Running"),      # renewed recently
-    }
-    leases = {"t[0]": now - 11, "t[1]": now - 30, "t[3]": now + 50, "t[4]": now - 99, "t[5]": now - 2}
-    lost = watchdog.find_lost("Running", units, leases, now, after)
-    assert lost.units == ["t[0]", "t[1]"] and not lost.finalize
-    assert watchdog.find_lost("Cancelled", units, leases, now, after).units == []
-
-    done = {"t[0]": _unit("Completed", finished=now - 20), "t[1]": _unit("Completed", finished=now - 5)}
-    # The chord fires finalize when the last unit ends; only if nothing finalized for a lease period.
-    assert not watchdog.find_lost("Running", done, {}, now, after).finalize
-    assert watchdog.find_lost("Running", done, {}, now + 6, after).finalize
-    assert not watchdog.find_lost("Running", done, {watchdog.FINALIZE: now}, now + 6, after).finalize
-    # A finalize that started (Finalizing) and whose worker died.
-    assert watchdog.find_lost("Finalizing", done, {watchdog.FINALIZE: now - 11}, now, after).finalize
-    assert not watchdog.find_lost("Finalizing", done, {watchdog.FINALIZE: now - 1}, now, after).finalize

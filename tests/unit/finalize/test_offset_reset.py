@@ -178,4 +178,7 @@ def test_dry_run_writes_and_commits_nothing(plan: ResetPlan, tmp_path: Path):
     assert admin.altered == []
     assert list(tmp_path.iterdir()) == []
     assert outcome.plan is plan
-    assert outcome.summary == "dry run: would reset 3 partition offsets for 3 consumer groups"
+    assert outcome.summary == (
+        "dry run: would reset 3 partition offsets for 3 consumer groups: "
+        "billing: orders-restored[1]->65, audit: orders-restored[1]->60, reports: orders-restored[1]->53"
+    )
