@@ -40,10 +40,11 @@ import threading
 
 from kubernetes import client, config
 
-from controller import health, logs
+from controller import health
 from controller.backend import JobBackend
 from controller.config import Settings
 from controller.manager import RestoreController
+from restore_jobs import logs
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def run(settings: Settings, api_client: client.ApiClient, stop: threading.Event,
 
 
 def main() -> int:
-    logs.configure(os.environ.get("KAFKA_RESTORE_LOG_LEVEL", "INFO"))
+    logs.configure()
     settings = Settings.from_env()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,8 +1,8 @@
 """Structured logs for every process (workers, controller, CLI).
 
-``KAFKA_RESTORE_LOG_FORMAT=json`` gives one JSON object per line with the context fields a record
-carries (job, topic, partition, unit, resource); ``text`` (the default) gives the same fields as
-key=value after the message. ``KAFKA_RESTORE_LOG_LEVEL`` sets the level (INFO).
+Every ``extra=`` field a record carries (job, topic, partition, resource, ...) is written out:
+``KAFKA_RESTORE_LOG_FORMAT=text`` (the default) gives ``key=value`` lines, ``json`` one JSON
+object per line. ``KAFKA_RESTORE_LOG_LEVEL`` sets the level (INFO).
 """
 
 from __future__ import annotations
@@ -13,11 +13,27 @@ import os
 import sys
 from datetime import UTC, datetime
 
-CONTEXT_FIELDS = ("job", "topic", "partition", "unit", "resource", "namespace", "name", "group")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
-def _context(record: logging.LogRecord) -> dict[str, object]:
-    return {k: getattr(record, k) for k in CONTEXT_FIELDS if hasattr(record, k)}
+def context(record: logging.LogRecord) -> dict[str, object]:
+    """The record's ``extra=`` fields."""
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+
+
+class KeyValueFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{k}={_value(v)}" for k, v in context(record).items())
+        return f"{line} {fields}" if fields else line
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    return repr(text) if not text or any(c.isspace() or c in "\"'=" for c in text) else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,21 +43,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            **_context(record),
+            **context(record),
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
-
-
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        context = " ".join(f"{k}={v}" for k, v in _context(record).items())
-        return f"{line} [{context}]" if context else line
 
 
 def configure(level: str | None = None, fmt: str | None = None) -> None:
@@ -49,7 +55,7 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     if fmt not in {"json", "text"}:
         raise ValueError(f"KAFKA_RESTORE_LOG_FORMAT: expected json or text, got {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("KAFKA_RESTORE_LOG_LEVEL", "INFO")).upper())

@@ -1,8 +1,8 @@
 """The small Kafka interface the restore engine, finalizer and backup command use.
 
 Two implementations sit behind it: confluent-kafka (librdkafka, the data path) and kafka-python
-(pure Python). ``restore_jobs.kafka.factory.open_kafka`` picks one by name. Everything here speaks
-plain Python values; no client type leaks out.
+(pure Python); ``restore_jobs.kafka.factory`` (``open_admin``, ``open_producer``, ``open_reader``)
+picks one by name. Everything here speaks plain Python values; no client type leaks out.
 """
 
 from __future__ import annotations

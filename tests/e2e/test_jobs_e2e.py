@@ -3,6 +3,7 @@ cancellation, Flower, job-wide rate limits and partition concurrency."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.request
@@ -156,5 +157,5 @@ def test_max_concurrent_partitions_one_never_overlaps_units(workers, job_env, bo
     assert result.returncode == 0, result.stderr
     windows = sorted((u.started, u.finished) for u in state.get_units(json.loads(result.stdout)["jobId"]).values())
     assert len(windows) == 4
-    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(windows):
         assert start >= end, windows

@@ -140,3 +140,31 @@ def test_status_and_list_commands(workers, job_env, bootstrap, tmp_path, unique)
     missing = run_cli(job_env, "status", "no-such-job")
     assert missing.returncode == 1 and "not found" in missing.stderr
     assert api.get_status(job_id)["phase"] == "Completed"
+
+
+def test_manual_submission_with_celery_call(workers, job_env, bootstrap, tmp_path, unique):
+    import subprocess
+    import sys
+    import time
+
+    from restore_jobs.jobs.submission import default_job_id
+    from restore_jobs.spec import load_resource
+
+    root = tmp_path / "backups"
+    write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 2}, records_per_partition=15))
+    spec_file = restore_yaml(
+        tmp_path / "r.yaml", f"call-{unique}", bootstrap,
+        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1",
+    )
+    doc = yaml.safe_load(spec_file.read_text())
+    called = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers", "call", "restore_jobs.submit", f"--args={json.dumps([doc])}"],
+        env=job_env, capture_output=True, text=True, timeout=60,
+    )
+    assert called.returncode == 0, called.stderr
+    job_id = default_job_id(load_resource(doc))
+    deadline = time.monotonic() + 60
+    while (api.get_status(job_id) or {}).get("phase") != "Completed" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert api.get_status(job_id)["recordsRestored"] == 30
+    assert_restored(backup_records(FilesystemStorage(root), "b1", unique), consume_topic(bootstrap, unique))

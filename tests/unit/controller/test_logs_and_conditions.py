@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import json
 import logging
 
 from controller.conditions import conditions_for, to_wire
-from controller.logs import KeyValueFormatter
 from controller.status import changes
+from restore_jobs.logs import JsonFormatter, KeyValueFormatter
 
 
 def test_log_lines_carry_resource_and_job_fields() -> None:
@@ -15,6 +16,10 @@ def test_log_lines_carry_resource_and_job_fields() -> None:
     line = KeyValueFormatter().format(record)
     assert line.endswith("level=INFO logger=controller.reconcile msg='job submitted' resource=team-a/orders "
                          "job_id=orders-g1-abc detail='two words'")
+    assert json.loads(JsonFormatter().format(record)) | {"time": "T"} == {
+        "time": "T", "level": "INFO", "logger": "controller.reconcile", "message": "job submitted",
+        "resource": "team-a/orders", "job_id": "orders-g1-abc", "detail": "two words",
+    }
 
 
 def test_to_wire_keeps_times_of_unflipped_conditions_and_foreign_ones() -> None:
