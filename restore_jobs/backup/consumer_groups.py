@@ -63,7 +63,8 @@ def _group(o: Obj) -> tuple[str, GroupOffsets]:
         if not isinstance(partitions, dict):
             raise FieldError(tpath, "expected object of partition -> offset")
         for partition, offset in partitions.items():
-            if not (partition.isascii() and partition.isdigit()):  # isdigit alone accepts superscripts and non-ASCII digits
+            # isdigit alone accepts superscripts and non-ASCII digits.
+            if not (partition.isascii() and partition.isdigit()):
                 raise FieldError(f"{tpath}.{partition}", "partition must be a non-negative integer")
             if not is_int(offset):
                 raise FieldError(f"{tpath}.{partition}", "expected integer offset")
