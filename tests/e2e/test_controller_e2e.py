@@ -146,7 +146,9 @@ def test_restore_completes_with_full_status_and_exact_records(kube, start_contro
     assert conditions(status) == {"Ready": ("True", "RestoreSucceeded"), "Progressing": ("False", "RestoreSucceeded"),
                                   "Succeeded": ("True", "RestoreSucceeded")}
     assert kube.get(RESTORES, NS, f"ok-{unique}")["metadata"]["finalizers"] == [FINALIZER]
-    assert [e["reason"] for e in kube.recorded_events(f"ok-{unique}")] == ["Submitted", "Completed"]
+    # The event follows the status patch that reports the phase.
+    eventually(lambda: [e["reason"] for e in kube.recorded_events(f"ok-{unique}")] == ["Submitted", "Completed"],
+               what="Submitted and Completed events")
     job = state.get_job(job_id)
     assert job["phase"] == "Completed" and job["units_total"] == "3"
 
