@@ -231,6 +231,9 @@ def producer_settings(
         "acks": acks,
         "enable.idempotence": idempotent,
         "request.timeout.ms": timeout_ms,
+        # Bounds the transaction calls too: librdkafka waits socket.timeout.ms (default 60 s) for a
+        # coordinator that does not answer, whatever timeout the call itself is given.
+        "socket.timeout.ms": timeout_ms,
         "message.timeout.ms": delivery_timeout_ms,
         "linger.ms": _LINGER_MS,
         "batch.num.messages": max(1, min(batch_size, 1_000_000)),

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
-from restore_jobs.kafka.factory import open_admin
+from restore_jobs.kafka.client import ConsumedRecord
+from restore_jobs.kafka.factory import open_admin, open_reader
+from restore_jobs.spec.model import KafkaCluster
+from restore_jobs.storage.secrets import SecretResolver
 from tests.helpers import cluster, committed_log
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}")
@@ -38,6 +43,26 @@ def assert_nothing_written(bootstrap: str, job_id: str, topics: Iterable[str],
         admin.close()
 
 
+def topics_on(secured: KafkaCluster, secrets: SecretResolver) -> dict[str, int]:
+    admin = open_admin(secured, secrets)
+    try:
+        return admin.topics()
+    finally:
+        admin.close()
+
+
+def consume_secured(secured: KafkaCluster, secrets: SecretResolver, topic: str) -> dict[int, list[ConsumedRecord]]:
+    """Every record of ``topic`` read through TLS/SASL. ``tests.helpers.committed_log`` speaks plain
+    TCP to the advertised (secured) address, so it cannot be used here; the restores read this way
+    ran once without failures, so they hold no aborted transaction a consumer could wrongly see."""
+    partitions = topics_on(secured, secrets)[topic]
+    reader = open_reader(secured, secrets)
+    try:
+        return {p: list(reader.read(topic, p, 0, read_committed=True, idle_timeout_s=1.5)) for p in range(partitions)}
+    finally:
+        reader.close()
+
+
 def texts(value: Any, depth: int = 0) -> Iterator[str]:
     """Every text inside ``value``: itself, and what JSON or base64 within it decodes to, the way
     Celery wraps task messages (a JSON envelope whose body is base64 of JSON)."""
@@ -56,10 +81,8 @@ def texts(value: Any, depth: int = 0) -> Iterator[str]:
             return
         stripped = value.strip()
         if stripped[:1] in ("{", "[", '"'):
-            try:
+            with contextlib.suppress(ValueError):
                 yield from texts(json.loads(stripped), depth + 1)
-            except ValueError:
-                pass
         for match in _BASE64.findall(stripped):
             try:
                 decoded = base64.b64decode(match + "=" * (-len(match) % 4), validate=True)
@@ -73,9 +96,10 @@ def texts(value: Any, depth: int = 0) -> Iterator[str]:
 def redis_texts(url: str) -> Iterator[tuple[str, str]]:
     """(``db/key``, text) for every key and value of every database of the server at ``url``."""
     server = redis.Redis.from_url(url)
+    base = urlsplit(url)
     for db_name in server.info("keyspace"):
         db = int(db_name.removeprefix("db"))
-        client = redis.Redis.from_url(url, db=db)
+        client = redis.Redis.from_url(base._replace(path=f"/{db}").geturl())  # from_url(db=...) keeps the URL's
         for key in client.scan_iter(count=500):
             kind = client.type(key).decode()
             values: Any
@@ -96,6 +120,11 @@ def redis_texts(url: str) -> Iterator[tuple[str, str]]:
             where = f"{db}/{key.decode(errors='replace')}"
             for text in texts([key, values]):
                 yield where, text
+
+
+def full_logs(stack: Any) -> str:
+    """Every log file of a Stack, whole (``Stack.logs()`` keeps only each file's tail)."""
+    return "\n".join(path.read_text(errors="replace") for path in sorted(stack.workdir.glob("*.log")))
 
 
 def found_in(needle: str, sources: Iterable[tuple[str, str]]) -> list[str]:

@@ -95,9 +95,7 @@ class Gateway:
                 ok = self._check_plain(_auth_bytes(frame, version))
                 self.failed_logins += not ok
                 _send(client, _authenticate_response(correlation, version, ok))
-                if ok:
-                    return True
-                return False
+                return ok
             else:
                 return False  # anything else before authenticating: drop the connection
 
