@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"stopped every process the demo started ({time.monotonic() - started:.0f} s in all)")
             if ok and temporary:
                 shutil.rmtree(workdir, ignore_errors=True)
+                console.print(f"removed {workdir} (pass --workdir to keep the backup, logs and offset mapping)")
             else:
                 console.print(f"logs and backup kept in {workdir}")
         for sig, handler in previous.items():
@@ -216,7 +217,8 @@ def _print_summary(console: Console, status: dict, report: Any, offsets: dict, s
     from restore_jobs.cli.jobs_view import summary_table
 
     console.print()
-    console.print(summary_table(status["jobId"], status))
+    console.print(summary_table(status["jobId"], {**status, "message": None}))
+    console.print(status.get("message") or "")
     table = Table(title="consumer groups: backup snapshot -> target after the reset")
     table.add_column("group")
     table.add_column("committed in the backup")
@@ -230,4 +232,4 @@ def _print_summary(console: Console, status: dict, report: Any, offsets: dict, s
         )
     console.print(table)
     console.print(f"[{'green' if report.ok else 'red'}]{report.summary}[/]")
-    console.print(f"offset mapping: {status.get('offsetMappingPath')}")
+    console.print(f"offset mapping: {status.get('offsetMappingPath')}", soft_wrap=True)

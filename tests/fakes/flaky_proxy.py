@@ -102,7 +102,9 @@ class FlakyProxy:
                 for key, value in resp.getheaders():
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                # A HEAD answer has no body but the object's length (S3 sizes come from HEAD).
+                length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

@@ -91,10 +91,12 @@ class Rig:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(10)
+        for name in list(self.stack.procs):
+            self.stack.kill(name)  # a warm shutdown takes seconds and proves nothing here
         self.stack.stop()
         if self.tansu is not None:
-            self.tansu.stop()
-        self.valkey.stop()
+            self.tansu.kill()
+        self.valkey.kill()
 
 
 @pytest.fixture
