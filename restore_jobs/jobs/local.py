@@ -78,7 +78,7 @@ def run_local(
         plan = plan_restore(spec, manifest, admin.topics())
         check_segments(plan, storage)
         if not spec.dry_run:
-            steps.prepare_target(spec, plan, admin)
+            steps.prepare_target(spec, plan, admin, job_id)
         lock = threading.Lock()
         results: dict[str, UnitCounters] = {}
         mapping = OffsetMapping()

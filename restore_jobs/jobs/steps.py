@@ -11,6 +11,7 @@ from restore_jobs.backup.manifest import Manifest
 from restore_jobs.finalize.offset_reset import apply_reset, plan_reset
 from restore_jobs.finalize.snapshot import SnapshotRef, take_snapshot
 from restore_jobs.kafka.client import KafkaAdmin
+from restore_jobs.restore.checkpoint import checkpoint_group_prefix
 from restore_jobs.restore.offset_mapping import OffsetMapping
 from restore_jobs.restore.plan import RestorePlan
 from restore_jobs.spec.model import RestoreSpec
@@ -50,11 +51,14 @@ def take_rollback_snapshot(
     )
 
 
-def prepare_target(spec: RestoreSpec, plan: RestorePlan, admin: KafkaAdmin) -> None:
-    """Create the missing target topics and purge the existing ones when asked."""
+def prepare_target(spec: RestoreSpec, plan: RestorePlan, admin: KafkaAdmin, job_id: str) -> None:
+    """Create the missing target topics and purge the existing ones when asked.
+
+    A job whose units already committed checkpoints (it is being resubmitted, e.g. after its Redis
+    state was lost) is never purged: that would delete records the units will not write again."""
     if plan.topics_to_create:
         admin.create_topics(plan.topics_to_create, spec.default_replication_factor)
-    if spec.purge_topics:
+    if spec.purge_topics and not any(g.startswith(checkpoint_group_prefix(job_id)) for g in admin.groups()):
         existing = [tp for tp in plan.target_partitions if tp[0] not in plan.topics_to_create]
         if existing:
             admin.delete_records(existing)

@@ -136,6 +136,7 @@ def prepare(self: Task, job_id: str) -> dict[str, Any]:
     if _stopped(job_id):
         return {"job": job_id, "skipped": True}
     state.set_phase(job_id, "Running", "preparing: reading the backup manifest")
+    state.renew_lease(job_id, watchdog.PREPARE, time.time())
     ctx = context(job_id)
     try:
         plan = _prepare(ctx)
@@ -160,7 +161,7 @@ def _prepare(ctx: JobContext) -> RestorePlan:
             )
             rollback_status = dump_status(RestoreStatus(rollback=ref.to_status()))["rollback"]
             state.update_job(job_id, rollback=rollback_status, snapshot_id=ref.snapshot_id)
-        steps.prepare_target(spec, plan, ctx.admin)
+        steps.prepare_target(spec, plan, ctx.admin, job_id)
         state.update_job(job_id, topics_created=sorted(plan.topics_to_create), prepared="true")
     for unit in plan.units:
         if state.get_unit(job_id, unit.name) is None:
@@ -247,6 +248,7 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     state.set_unit(job_id, name, ustate)
     state.renew_lease(job_id, name, ustate.heartbeat)
     extra = {"job": job_id, "topic": plan.source_topic, "partition": plan.source_partition}
+    superseded = False
     log.info("unit started on %s", ustate.worker, extra=extra)
     try:
         if ctx.spec.dry_run:
@@ -260,8 +262,10 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
         log.info("unit stopped: job cancelled or failed", extra=extra)
         return {"unit": name, "phase": "Cancelled"}
     except FencedError:
-        # A newer run of this same unit took over (the watchdog re-sent it); it finishes the work.
+        # A newer run of this same unit took over (the watchdog re-sent it); it finishes the work
+        # and holds the unit's concurrency slot, which this run must not release.
         log.warning("unit superseded by a newer run of itself", extra=extra)
+        superseded = True
         return {"unit": name, "phase": "Superseded"}
     except Exception as exc:
         ustate.error = str(exc)
@@ -273,7 +277,8 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
         state.set_unit(job_id, name, ustate)
         raise
     finally:
-        slots.release(name)
+        if not superseded:
+            slots.release(name)
     ustate.phase = "Completed"
     ustate.error = ""
     ustate.finished = time.time()

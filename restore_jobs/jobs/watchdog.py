@@ -34,7 +34,11 @@ log = logging.getLogger(__name__)
 UNIT_LOST_AFTER = float(os.environ.get("KAFKA_RESTORE_UNIT_LOST_AFTER", "120"))
 UNIT_TASK = "restore_jobs.restore_partition"
 FINALIZE_TASK = "restore_jobs.finalize"
-FINALIZE = "@finalize"  # the lease of the job's finalize task; never a unit name (those are topic[p])
+PREPARE_TASK = "restore_jobs.prepare"
+# Leases of the job's prepare and finalize tasks; never unit names (those are topic[p]).
+FINALIZE = "@finalize"
+PREPARE = "@prepare"
+_LEASED_TASKS = {UNIT_TASK: None, FINALIZE_TASK: FINALIZE, PREPARE_TASK: PREPARE}
 SETTLED = frozenset({"Completed", "Failed", "Cancelled"})
 
 
@@ -42,14 +46,19 @@ SETTLED = frozenset({"Completed", "Failed", "Cancelled"})
 class Lost:
     units: list[str] = field(default_factory=list)
     finalize: bool = False
+    prepare: bool = False
 
 
 def find_lost(
     phase: str, units: dict[str, state.UnitState], leases: dict[str, float], now: float, lost_after: float
 ) -> Lost:
-    """What a job (in ``phase``) must have sent again: units whose holder stopped renewing their
-    lease, and finalize when every unit is done but no live worker finalizes the job."""
+    """What a job (in ``phase``) must have sent again: prepare when a worker took it and died before
+    it planned the units, units whose holder stopped renewing their lease, and finalize when every
+    unit is done but no live worker finalizes the job."""
     lost = Lost()
+    if phase in ("Pending", "Running") and not units:
+        lost.prepare = PREPARE in leases and leases[PREPARE] + lost_after < now
+        return lost
     if phase == "Running":
         lost.units = sorted(
             name for name, u in units.items()
@@ -73,9 +82,14 @@ def resend_lost(now: float | None = None, lost_after: float = UNIT_LOST_AFTER) -
     resent: list[str] = []
     for job_id in state.list_jobs(limit=200):
         job = state.get_job(job_id)
-        if job.get("phase") not in ("Running", "Finalizing") or "stop" in job:
+        if job.get("phase") not in ("Pending", "Running", "Finalizing") or "stop" in job:
             continue
         lost = find_lost(job["phase"], state.get_units(job_id), state.get_leases(job_id), now, lost_after)
+        if lost.prepare:
+            log.warning("prepare lost with its worker (lease expired); sending it again", extra={"job": job_id})
+            state.drop_lease(job_id, PREPARE)
+            canvas.prepare_signature(job_id).apply_async()
+            resent.append(f"{job_id}/{PREPARE}")
         plans: dict[str, Any] = json.loads(job.get("plan_units") or "{}")
         for name in lost.units:
             if name not in plans:
@@ -98,9 +112,9 @@ def resend_lost(now: float | None = None, lost_after: float = UNIT_LOST_AFTER) -
 def _on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
     """In the worker's main process, as soon as it holds a message: renew the task's lease until it
     is due to run (a retry's countdown), so a worker that dies holding it is noticed."""
-    if request is None or request.task.name not in (UNIT_TASK, FINALIZE_TASK) or not request.args:
+    if request is None or request.task.name not in _LEASED_TASKS or not request.args:
         return
     job_id = str(request.args[0])
-    task = FINALIZE if request.task.name == FINALIZE_TASK else str(request.id).removeprefix(f"{job_id}.")
+    task = _LEASED_TASKS[request.task.name] or str(request.id).removeprefix(f"{job_id}.")
     until = max(time.time(), request.eta.timestamp() if request.eta else 0.0)
     state.renew_lease(job_id, task, until)

@@ -32,3 +32,15 @@ def test_lost_units_and_finalize():
     # A finalize that started (Finalizing) and whose worker died.
     assert watchdog.find_lost("Finalizing", done, {watchdog.FINALIZE: now - 11}, now, after).finalize
     assert not watchdog.find_lost("Finalizing", done, {watchdog.FINALIZE: now - 1}, now, after).finalize
+
+
+def test_lost_prepare():
+    now, after = 1000.0, 10.0
+    # A worker took prepare and died before it planned any unit.
+    assert watchdog.find_lost("Pending", {}, {watchdog.PREPARE: now - 11}, now, after).prepare
+    assert watchdog.find_lost("Running", {}, {watchdog.PREPARE: now - 11}, now, after).prepare
+    # Still held, or never received (queued: the broker holds it), or already planned.
+    assert not watchdog.find_lost("Running", {}, {watchdog.PREPARE: now - 1}, now, after).prepare
+    assert not watchdog.find_lost("Pending", {}, {}, now, after).prepare
+    planned = {"t[0]": _unit("Running")}
+    assert not watchdog.find_lost("Running", planned, {watchdog.PREPARE: now - 99, "t[0]": now}, now, after).prepare
