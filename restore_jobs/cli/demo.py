@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 class _Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP arrived; the exit code is 128 + ``signum``, as a shell reports it."""
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) arrived; ``signum`` says which."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -188,12 +188,19 @@ def _restore_and_verify(resource_doc: dict, workdir: Path, console: Console) -> 
     from restore_jobs.jobs.verify import verify_target
     from restore_jobs.kafka.factory import open_admin, open_reader
     from restore_jobs.spec import load_resource
+    from restore_jobs.spec.model import TERMINAL_PHASES
     from restore_jobs.storage.filesystem import FilesystemStorage
 
     resource = load_resource(resource_doc, source=str(workdir / "restore.yaml"))
     job_id = api.submit(resource, default_job_id(resource))
     console.print(f"   submitted job {job_id}")
-    status = wait_with_progress(job_id, console, timeout=float(os.environ.get("KAFKA_RESTORE_DEMO_TIMEOUT", "600")))
+    timeout = float(os.environ.get("KAFKA_RESTORE_DEMO_TIMEOUT", "600"))
+    status = wait_with_progress(job_id, console, timeout=timeout)
+    if status.get("phase") not in TERMINAL_PHASES:
+        raise CliError(
+            f"demo: job {job_id} did not end within {timeout:.0f} s (KAFKA_RESTORE_DEMO_TIMEOUT): phase "
+            f"{status.get('phase')}, {status.get('message')}; worker logs in {workdir}", EXIT_FAILED,
+        )
     spec = resource.spec
     admin = open_admin(spec.kafka_cluster)
     reader = open_reader(spec.kafka_cluster)

@@ -1,7 +1,7 @@
 """The Celery tasks of a restore job.
 
-``prepare`` plans the job and replaces itself with the restore chord (one ``restore_partition``
-per source topic-partition, then ``finalize``); a unit that fails for good calls ``fail_job``,
+``prepare`` plans the job and sends the restore chord (one ``restore_partition`` per source
+topic-partition, then ``finalize``); a unit that fails for good calls ``fail_job``,
 which stops the other units at their next batch and runs ``handle_failure`` once (rollback when
 asked). Every task is safe to deliver twice.
 """
@@ -103,7 +103,7 @@ def _retry_or_fail(task: Task, ctx: JobContext, what: str, exc: Exception, attem
         breaker = _breaker(ctx)
         if breaker.enabled and failures >= breaker.failure_threshold:
             fail_job(ctx, f"{what}: circuit breaker open after {failures} consecutive failures; "
-                             f"last: {_describe(ctx, exc)}")
+                          f"last: {_describe(ctx, exc)}")
             return
         if attempt < MAX_TRANSIENT_RETRIES:
             delay = backoff(attempt)
@@ -144,7 +144,10 @@ def prepare(self: Task, job_id: str) -> dict[str, Any]:
         _retry_or_fail(self, ctx, "prepare", exc, self.request.retries)
         raise
     state.set_phase(job_id, "Running", f"restoring {len(plan.units)} partitions")
-    raise self.replace(canvas.restore_chord(job_id, plan))
+    # Sent, not ``replace``d: prepare then ends SUCCESS in Flower. Sent twice (a redelivered
+    # prepare), the units find themselves Completed and finalize finds the job over.
+    canvas.restore_chord(job_id, plan).apply_async()
+    return {"job": job_id, "units": len(plan.units)}
 
 
 def _prepare(ctx: JobContext) -> RestorePlan:

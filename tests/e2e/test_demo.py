@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,38 +31,59 @@ def demo_env() -> dict[str, str]:
     """This environment without any kafka-restore, Celery or Flower setting: the demo brings its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_RESTORE_", "CELERY_", "FLOWER_"))}
     env["COLUMNS"] = "200"  # one line per table row, whatever the terminal
+    env["KAFKA_RESTORE_DEMO_TIMEOUT"] = "90"  # a stuck restore ends the demo (exit 1) instead of the test
     return env
 
 
-def start_demo(workdir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "restore_jobs.cli", "demo", "--workdir", str(workdir), "--records", RECORDS, *args],
-        env=demo_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+class Demo:
+    """``kafka-restore demo`` as a subprocess; its output is collected line by line as it comes."""
+
+    def __init__(self, workdir: Path, *args: str):
+        self.workdir = workdir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "restore_jobs.cli", "demo", "--workdir", str(workdir), "--records", RECORDS, *args],
+            env=demo_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def report(self) -> str:
+        """The output and the end of every log in the workdir, for a failure message."""
+        logs = "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in self.workdir.glob("*.log"))
+        return f"{self.output}{logs}"
+
+    def wait_for(self, text: str, timeout: float = 120) -> str:
+        """The output up to the first line holding ``text``."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.proc.poll() is None or self._reader.is_alive(), f"exited before {text!r}:\n{self.report()}"
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n{self.report()}"
+            time.sleep(0.05)
+        return self.output
+
+    def finish(self, timeout: float = 180) -> tuple[int, str]:
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the demo did not exit within {timeout}s:\n{self.report()}") from None
+        self._reader.join(10)
+        return rc, self.output
 
 
-def run_demo(workdir: Path, *args: str, timeout: float = 240) -> tuple[int, str]:
-    proc = start_demo(workdir, *args)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out
-
-
-def read_until(proc: subprocess.Popen, text: str, timeout: float = 120) -> str:
-    """The demo's output up to and including the first line holding ``text``."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
-        assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n{''.join(seen)}"
-    raise AssertionError(f"demo exited ({proc.wait()}) before printing {text!r}:\n{''.join(seen)}")
+def run_demo(workdir: Path, *args: str) -> tuple[int, str]:
+    return Demo(workdir, *args).finish()
 
 
 def recorded(workdir: Path) -> dict:
@@ -125,9 +147,10 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_demo_exit_runs_a_verified_restore_and_leaves_nothing_behind(workdir: Path) -> None:
-    rc, out = run_demo(workdir, "--exit")
+    demo = Demo(workdir, "--exit")
+    rc, out = demo.finish()
 
-    assert rc == 0, out
+    assert rc == 0, demo.report()
     verified = re.search(r"verified: (\d+) records in 11 target partitions, as expected", out)
     assert verified, out
     total = re.search(r"│ total\s+│\s+│\s+(\d+) │", out)
@@ -141,31 +164,25 @@ def test_demo_exit_runs_a_verified_restore_and_leaves_nothing_behind(workdir: Pa
 
 
 def test_ctrl_c_during_the_restore_stops_everything(workdir: Path) -> None:
-    proc = start_demo(workdir, "--exit")
-    try:
-        read_until(proc, "submitted job")  # the restore and its verification take seconds from here
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGINT, out
+    demo = Demo(workdir, "--exit")
+    demo.wait_for("submitted job")  # the restore and its verification take seconds from here
+    demo.proc.send_signal(signal.SIGINT)
+    rc, out = demo.finish(90)
+
+    assert rc == 128 + signal.SIGINT, demo.report()
     assert "SIGINT: stopping everything" in out
     assert "verified:" not in out
     assert_nothing_left(workdir)
 
 
-def test_sigterm_while_waiting_for_ctrl_c_stops_everything(workdir: Path) -> None:
-    proc = start_demo(workdir)  # neither --exit nor --keep: it waits for Ctrl-C after the restore
-    try:
-        before = read_until(proc, "press Ctrl-C")
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def test_sigterm_after_the_restore_stops_everything(workdir: Path) -> None:
+    demo = Demo(workdir)  # neither --exit nor --keep: it waits for Ctrl-C after the restore
+    before = demo.wait_for("press Ctrl-C")
+    demo.proc.send_signal(signal.SIGTERM)
+    rc, out = demo.finish(90)
+
     assert "as expected" in before
-    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert rc == 0, demo.report()  # the way to end an interactive demo that succeeded
     assert "SIGTERM: stopping everything" in out
     assert_nothing_left(workdir)
 
