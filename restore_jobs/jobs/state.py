@@ -27,6 +27,8 @@ PREFIX = "kafka-restore"
 # failover (a few seconds) pauses workers instead of failing their units.
 _RETRY = Retry(ExponentialWithJitterBackoff(base=0.2, cap=2.0), retries=20)
 JOB_INDEX = f"{PREFIX}:jobs"
+# How long an ended job's state stays in Redis (``kafka-restore status``, on-demand rollback).
+JOB_RETENTION = int(os.environ.get("KAFKA_RESTORE_JOB_RETENTION", str(7 * 24 * 3600)))
 
 # Only a non-terminal phase may be replaced; the script makes check-and-set atomic.
 _SET_PHASE = """
@@ -137,7 +139,20 @@ def set_phase(
             fields["start_time"] = now_iso()
         if fields:
             r.hset(job_key(job_id), mapping=fields)
+        if phase in TERMINAL_PHASES:
+            _expire(r, job_id)
     return moved
+
+
+def _expire(r: redis.Redis, job_id: str) -> None:
+    """An ended job's keys go after JOB_RETENTION, so Redis does not grow with every restore ever
+    run. Running the job again afterwards is still a no-op: its units' checkpoints are in Kafka."""
+    units = r.hkeys(units_key(job_id))
+    pipe = r.pipeline(transaction=False)
+    for key in (job_key(job_id), units_key(job_id), leases_key(job_id), *(mapping_key(job_id, u) for u in units)):
+        pipe.expire(key, JOB_RETENTION)
+    pipe.zremrangebyscore(JOB_INDEX, "-inf", time.time() - JOB_RETENTION)
+    pipe.execute()
 
 
 def once(job_id: str, name: str) -> bool:

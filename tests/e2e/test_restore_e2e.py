@@ -140,6 +140,10 @@ def test_status_and_list_commands(workers, job_env, bootstrap, tmp_path, unique)
     missing = run_cli(job_env, "status", "no-such-job")
     assert missing.returncode == 1 and "not found" in missing.stderr
     assert api.get_status(job_id)["phase"] == "Completed"
+    # An ended job's state expires from Redis, mapping chunks included.
+    r = state.client()
+    assert 0 < r.ttl(state.job_key(job_id)) <= state.JOB_RETENTION
+    assert 0 < r.ttl(state.mapping_key(job_id, f"{unique}[0]")) <= state.JOB_RETENTION
 
 
 def test_manual_submission_with_celery_call(workers, job_env, bootstrap, tmp_path, unique):
