@@ -34,6 +34,7 @@ class Run:
     records: int
     bytes: int
     peak_rss_mib: dict[str, float] = field(default_factory=dict)  # worker -> VmHWM of its pool process
+    cpu_s: dict[str, float] = field(default_factory=dict)  # broker, bench process, workers -> CPU seconds
 
     @property
     def key(self) -> tuple[str, str, int, int, int]:
@@ -52,6 +53,7 @@ class Summary:
     records: int
     bytes: int
     peak_rss_mib: float  # the largest of any worker in any repeat; 0 in process
+    cpu_s: dict[str, float]  # median per process group
 
     @property
     def records_per_s(self) -> float:
@@ -88,14 +90,15 @@ class Results:
         out = []
         for (path, client, partitions, workers, batch), runs in groups.items():
             peaks = [v for r in runs for v in r.peak_rss_mib.values()]
+            cpu = {name: round(statistics.median(r.cpu_s.get(name, 0.0) for r in runs), 2) for name in runs[0].cpu_s}
             out.append(Summary(path, client, partitions, workers, batch, len(runs),
                                statistics.median(r.seconds for r in runs), runs[0].records, runs[0].bytes,
-                               max(peaks, default=0.0)))
+                               max(peaks, default=0.0), cpu))
         return out
 
-    def find(self, path: str, partitions: int, workers: int = 0, client: str = "confluent",
-             batch_size: int | None = None) -> Summary | None:
-        batch = self.settings["batch_size"] if batch_size is None else batch_size
+    def find(self, path: str, partitions: int, workers: int = 0, client: str = "confluent") -> Summary | None:
+        """The summary of a configuration; c and d at the run's produceBatchSize."""
+        batch = 0 if path in "ab" else self.settings["batch_size"]
         return next((s for s in self.summaries()
                      if (s.path, s.client, s.partitions, s.workers, s.batch_size)
                      == (path, client, partitions, workers, batch)), None)
@@ -152,6 +155,7 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "memory_gib": round(mem_kib / 2**20, 1),
         "python": sys.version.split()[0],
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "platform": platform.platform(),
         "confluent_kafka": confluent_kafka.version()[0],
         "librdkafka": confluent_kafka.libversion()[0],
@@ -188,11 +192,13 @@ def markdown(res: Results) -> str:
         "",
         "## Throughput",
         _table(
-            ["path", "client", "P", "W", "records", "median s", "records/s", "MB/s", "peak RSS/worker MiB"],
+            ["path", "client", "P", "W", "records", "median s", "records/s", "MB/s", "peak RSS/worker MiB",
+             "CPU s: broker / bench / workers", "cores busy"],
             [[PATHS[x.path], x.client, x.partitions, x.workers or "-", x.records, f"{x.seconds:.2f}",
-              f"{x.records_per_s:,.0f}", f"{x.mb_per_s:.1f}", f"{x.peak_rss_mib:.0f}" if x.workers else "-"]
-             for x in sorted(res.summaries(), key=lambda x: (x.client, x.batch_size != s["batch_size"],
-                                                            x.partitions, x.path, x.workers, x.batch_size))
+              f"{x.records_per_s:,.0f}", f"{x.mb_per_s:.1f}", f"{x.peak_rss_mib:.0f}" if x.workers else "-",
+              " / ".join(f"{x.cpu_s.get(k, 0):.2f}" for k in ("broker", "bench", "workers")),
+              f"{sum(x.cpu_s.values()) / x.seconds:.2f}"]
+             for x in sorted(res.summaries(), key=lambda x: (x.client, x.partitions, x.path, x.workers))
              if x.batch_size == s["batch_size"] or x.path in "ab"],
         ),
         "",

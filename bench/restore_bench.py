@@ -18,6 +18,7 @@ import argparse
 import itertools
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from bench import producers
 from bench.dataset import Dataset, Row, make_backup, payload_bytes, records_for
 from bench.profile import sampled
 from bench.report import MemoryCheck, Results, Run, machine
-from bench.system import Outcome, Workers, restore_spec, run_engine, run_job
+from bench.system import Outcome, Workers, cpu_seconds, restore_spec, run_engine, run_job
 from restore_jobs.demo.stack import Stack
 from restore_jobs.kafka.client import ClientName
 from restore_jobs.kafka.config import ClientConfig
@@ -37,6 +38,7 @@ from restore_jobs.kafka.factory import open_admin
 from restore_jobs.spec import model
 
 MIB = 1 << 20
+WARMUP_TOPIC = "bench-warmup"
 
 
 def log(message: str) -> None:
@@ -69,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-kafka-python", action="store_true", help="skip b and d with kafka-python")
     p.add_argument("--dir", help="backups and server files here, kept for reuse (default: a temp dir, removed)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output directory")
-    p.add_argument("--timeout", type=float, default=1800, help="give up on a job after this many seconds")
+    p.add_argument("--timeout", type=float, default=600, help="give up on a job after this many seconds")
     return p.parse_args(argv)
 
 
@@ -105,11 +107,15 @@ class Bench:
         target = f"bench-{path}-{client}-p{data.partitions}-w{workers}-{next(self.names)}"
         if workers:
             self.workers.reset_peaks()
+        broker = next(server.proc.pid for server in self.stack.servers if server.name == "tansu" and server.proc)
+        groups = {"broker": [broker], "bench": [os.getpid()], "workers": self.workers.all_pids()}
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         outcome = go(target)
+        cpu = {name: round(cpu_seconds(pids) - before[name], 2) for name, pids in groups.items()}
         if outcome.records != data.records:
             raise RuntimeError(f"{path} into {target}: {outcome.records} records written, expected {data.records}")
         run = Run(path, client, data.partitions, workers, batch, outcome.seconds, outcome.records, outcome.bytes,
-                  self.workers.peaks_mb() if workers else {})
+                  self.workers.peaks_mb() if workers else {}, cpu)
         self.admin.delete_topics([target])
         self.results.runs.append(run)
         log(f"{path} {client} P={data.partitions} W={workers} batch={batch}: {outcome.seconds:.2f}s "
@@ -120,8 +126,8 @@ class Bench:
         produce = producers.produce_confluent if client == "confluent" else producers.produce_kafka_python
 
         def go(target: str) -> Outcome:
-            self.admin.create_topics({target: data.partitions})
-            return Outcome(produce(self.bootstrap, target, rows), len(rows), payload)
+            self.admin.create_topics({target: data.partitions, WARMUP_TOPIC: 1})
+            return Outcome(produce(self.bootstrap, target, rows, WARMUP_TOPIC), len(rows), payload)
 
         return self.measure(path, client, data, 0, 0, go)
 
@@ -197,6 +203,8 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the servers and workers (own sessions) are always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scratch = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="restore-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     stack = Stack(Path(tempfile.mkdtemp(prefix="servers-", dir=scratch)))

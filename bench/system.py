@@ -5,6 +5,7 @@ worker processes' peak memory read from /proc.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ class Workers:
             self.stack.kill(name, signal.SIGTERM)
         self.names.clear()
 
+    def all_pids(self) -> list[int]:
+        """Main and pool processes of every worker."""
+        mains = [self.stack.procs[name].pid for name in self.names]
+        return [pid for main in mains for pid in (main, *_children(main))]
+
     def pool_pids(self) -> dict[str, list[int]]:
         """Worker name -> pids of its pool processes (children of the worker's main process)."""
         return {name: _children(self.stack.procs[name].pid) for name in self.names}
@@ -90,6 +96,18 @@ class Workers:
         """Worker name -> largest VmHWM among its pool processes, in MiB."""
         return {name: max((_vm_hwm_kib(pid) for pid in pids), default=0) / 1024
                 for name, pids in self.pool_pids().items()}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (all their threads) so far; ended ones count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:

@@ -186,6 +186,8 @@ class _TaskHooks:
         key = state.job_key(ctx.job_id)
         limits = ctx.spec.rate_limiting
         self.rate = RateLimiter(r, f"{key}:rate", limits.records_per_sec, limits.bytes_per_sec) if limits else None
+        # A rate limit sleeps in before_batch: the unit then keeps no transaction open while it waits.
+        self.may_wait = bool(limits and (limits.records_per_sec > 0 or limits.bytes_per_sec > 0))
         self.slots = _slots(ctx)
 
     def before_batch(self, records: int, nbytes: int) -> None:

@@ -46,11 +46,17 @@ class BackupDataError(Exception):
 
 
 class UnitHooks(Protocol):
-    """What the job system plugs into a unit: throttling, cancellation, durable state, progress."""
+    """What the job system plugs into a unit: throttling, cancellation, durable state, progress.
+
+    Hooks that may sleep in ``before_batch`` (a rate limit) set an attribute ``may_wait = True``:
+    their batches are then read whole before the transaction opens, so no transaction stays open
+    during the wait (the broker aborts one open longer than transaction.timeout.ms, and
+    read_committed consumers of the target stall behind it). Otherwise records are sent as they
+    are read, inside the open transaction, so the client transmits while the next ones decode."""
 
     def before_batch(self, records: int, nbytes: int) -> None:
-        """Called once a batch is sent, before it is flushed and committed; may sleep (rate limit)
-        or raise UnitCancelled, which aborts the open transaction."""
+        """Called before a batch commits (before it is sent when ``may_wait``); may sleep (rate
+        limit) or raise UnitCancelled, which aborts the open transaction, if any."""
         ...
 
     def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
@@ -187,23 +193,24 @@ class _Writer:
         self.place = placement(unit, self.round_robin)
 
     def run(self) -> None:
-        """Records are sent as they are read, inside the batch's open transaction, so the client
-        transmits while the next records are decoded; the batch then waits only for its tail."""
         unit, counters, producer = self.unit, self.counters, self.producer
-        batch: list[BackupRecord] = []
+        batch: list[tuple[BackupRecord, int]] = []
         position = counters.next_offset
         skipped = 0
         considered = 0
         limit = self.runner.batch_size
         target, place, send = unit.target_topic, self.place, producer.send
+        stream = not self.buffers_batches
         for rec in stream_records(unit, self.runner.storage, counters.next_offset):
             position = rec.offset + 1
             considered += 1
             if in_window(unit, rec.timestamp):
-                if not batch:
-                    producer.begin()
-                send(target, place(rec), rec.key, rec.value, rec.headers, rec.timestamp)
-                batch.append(rec)
+                partition = place(rec)
+                if stream:
+                    if not batch:
+                        producer.begin()
+                    send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
+                batch.append((rec, partition))
             else:
                 skipped += 1
             if len(batch) >= limit or considered >= limit * _SKIP_CHECKPOINT_FACTOR:
@@ -211,19 +218,28 @@ class _Writer:
                 batch, skipped, considered = [], 0, 0
         self._commit(batch, max(position, final_position(unit)), skipped)
 
-    def _commit(self, batch: list[BackupRecord], position: int, skipped: int) -> None:
-        """Flushes the batch's records (already sent) and commits them with the checkpoint."""
+    @property
+    def buffers_batches(self) -> bool:
+        """Hooks that may sleep get whole batches, read before their transaction opens."""
+        return bool(getattr(self.hooks, "may_wait", False))
+
+    def _commit(self, batch: list[tuple[BackupRecord, int]], position: int, skipped: int) -> None:
+        """Sends the batch unless it was streamed, flushes it and commits it with the checkpoint."""
         unit, counters, producer = self.unit, self.counters, self.producer
-        nbytes = sum(rec.size for rec in batch)
-        if not batch:
-            producer.begin()  # a checkpoint-only transaction: records skipped by the time window
+        nbytes = sum(rec.size for rec, _ in batch)
+        sent = bool(batch) and not self.buffers_batches
         self.hooks.before_batch(len(batch), nbytes)
+        if not sent:
+            producer.begin()
+            target = unit.target_topic
+            for rec, partition in batch:
+                producer.send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
         delivered = producer.flush()
         if batch:
             src_topic, src_partition = unit.source_topic, unit.source_partition
             deliveries = [
                 (src_topic, src_partition, rec.offset, rec.timestamp, d.topic, d.partition, d.offset)
-                for rec, d in zip(batch, delivered, strict=True)
+                for (rec, _), d in zip(batch, delivered, strict=True)
             ]
             self.hooks.save_mapping(counters.next_offset, build_ranges(deliveries))
         producer.commit(self.group, {self.ckpt_tp: Committed(position)})
