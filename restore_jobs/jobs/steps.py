@@ -11,7 +11,7 @@ from restore_jobs.backup.manifest import Manifest
 from restore_jobs.finalize.offset_reset import apply_reset, plan_reset
 from restore_jobs.finalize.snapshot import SnapshotRef, take_snapshot
 from restore_jobs.kafka.client import KafkaAdmin
-from restore_jobs.restore.checkpoint import checkpoint_group_prefix
+from restore_jobs.restore.checkpoint import checkpoint_group
 from restore_jobs.restore.offset_mapping import OffsetMapping
 from restore_jobs.restore.plan import RestorePlan
 from restore_jobs.spec.model import RestoreSpec
@@ -58,10 +58,15 @@ def prepare_target(spec: RestoreSpec, plan: RestorePlan, admin: KafkaAdmin, job_
     state was lost) is never purged: that would delete records the units will not write again."""
     if plan.topics_to_create:
         admin.create_topics(plan.topics_to_create, spec.default_replication_factor)
-    if spec.purge_topics and not any(g.startswith(checkpoint_group_prefix(job_id)) for g in admin.groups()):
+    if spec.purge_topics and not _has_checkpoints(plan, admin, job_id):
         existing = [tp for tp in plan.target_partitions if tp[0] not in plan.topics_to_create]
         if existing:
             admin.delete_records(existing)
+
+
+def _has_checkpoints(plan: RestorePlan, admin: KafkaAdmin, job_id: str) -> bool:
+    groups = set(admin.groups())
+    return any(checkpoint_group(job_id, u.source_topic, u.source_partition) in groups for u in plan.units)
 
 
 @dataclass

@@ -31,13 +31,8 @@ class UnitCounters:
     done: bool = False
 
 
-def checkpoint_group_prefix(job_id: str) -> str:
-    """Every checkpoint group of a job starts with this."""
-    return f"kafka-restore.{job_id}."
-
-
 def checkpoint_group(job_id: str, source_topic: str, source_partition: int) -> str:
-    return f"{checkpoint_group_prefix(job_id)}{source_topic}.{source_partition}"
+    return f"kafka-restore.{job_id}.{source_topic}.{source_partition}"
 
 
 def checkpoint_partition(target_topic: str, target_partition: int | None) -> TopicPartition:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from restore_jobs.jobs.steps import prepare_target
 from restore_jobs.restore.checkpoint import checkpoint_group
-from restore_jobs.restore.plan import RestorePlan
+from restore_jobs.restore.plan import RestorePlan, UnitPlan
 from restore_jobs.spec import model
 from tests.unit.finalize.fakes import FakeAdmin as _FakeAdmin
 
@@ -36,8 +36,19 @@ def test_purges_existing_target_partitions_of_a_new_job_only():
     assert admin.created == [({"new": 1}, None)]
 
 
+def _unit(topic: str) -> UnitPlan:
+    return UnitPlan(topic, 0, topic, 0, None, 1, ())
+
+
 def test_resubmitted_job_with_checkpoints_is_not_purged():
     admin = FakeAdmin({"orders": 1})
     admin.alter_offsets(checkpoint_group("job-1", "orders", 0), {("orders", 0): 10})
-    prepare_target(_spec(), RestorePlan("b", [], {}, [("orders", 0)]), admin, "job-1")
+    prepare_target(_spec(), RestorePlan("b", [_unit("orders")], {}, [("orders", 0)]), admin, "job-1")
     assert admin.deleted_records == []
+
+
+def test_checkpoints_of_other_topics_of_the_same_job_id_do_not_block_the_purge():
+    admin = FakeAdmin({"orders": 1})
+    admin.alter_offsets(checkpoint_group("job-1", "payments", 0), {("orders", 0): 10})
+    prepare_target(_spec(), RestorePlan("b", [_unit("orders")], {}, [("orders", 0)]), admin, "job-1")
+    assert admin.deleted_records == [[("orders", 0)]]

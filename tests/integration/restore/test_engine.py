@@ -3,6 +3,7 @@ the target (keys, values, headers, timestamps, order)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -225,3 +226,51 @@ def test_kafka_python_refuses_records_it_cannot_produce_and_writes_nothing(boots
     with pytest.raises(KafkaError, match="null header value"):
         run_local(make_spec(bootstrap, storage), storage, "b1", client="kafka-python")
     assert sum(len(rs) for rs in consume_topic(bootstrap, unique).values()) == 0
+
+
+class _PurgeByRecreate:
+    """Tansu crashes on DeleteRecords (DESIGN.md section 5). Test-side stand-in for the broker's
+    purge, as DESIGN.md allows: delete the topic and create it again with its partition count. The
+    product still calls delete_records on exactly the partitions it means to purge."""
+
+    def __init__(self, admin):
+        self._admin = admin
+        self.purged: list[list[tuple[str, int]]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._admin, name)
+
+    def delete_records(self, partitions):
+        self.purged.append(sorted(partitions))
+        counts = self._admin.topics()
+        topics = sorted({t for t, _ in partitions})
+        self._admin.delete_topics(topics)
+        deadline = time.monotonic() + 10
+        while any(t in self._admin.topics() for t in topics) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._admin.create_topics({t: counts[t] for t in topics})
+
+
+def test_purge_topics_deletes_existing_records_before_the_restore(bootstrap, storage, client, unique, monkeypatch):
+    from confluent_kafka import Producer
+
+    import restore_jobs.jobs.local as local
+
+    backup(storage, client, {unique: 2}, n=20)
+    admin = open_admin(cluster(bootstrap), client=client)
+    admin.create_topics({unique: 2})
+    admin.close()
+    stale = Producer({"bootstrap.servers": bootstrap})
+    for i in range(7):
+        stale.produce(unique, value=f"stale-{i}".encode(), partition=i % 2)
+    stale.flush(10)
+    purging: list[_PurgeByRecreate] = []
+
+    def open_purging_admin(*args, **kwargs):
+        purging.append(_PurgeByRecreate(open_admin(*args, **kwargs)))
+        return purging[-1]
+
+    monkeypatch.setattr(local, "open_admin", open_purging_admin)
+    run_local(make_spec(bootstrap, storage, purge_topics=True), storage, "b1", client=client)
+    assert purging[0].purged == [[(unique, 0), (unique, 1)]]
+    assert_restored(backup_records(storage, "b1", unique), consume_topic(bootstrap, unique, client))
