@@ -26,7 +26,12 @@ def stack(valkey_server, secrets_dir: Path, tmp_path_factory: pytest.TempPathFac
     url = f"redis://127.0.0.1:{valkey_server.port}/3"
     redis.Redis.from_url(url).flushdb()
     s = Stack(tmp_path_factory.mktemp("stack"))
-    s.env.update({"KAFKA_RESTORE_SECRETS_DIR": str(secrets_dir), "KAFKA_RESTORE_UNIT_LOST_AFTER": "8"})
+    s.env.update({
+        "KAFKA_RESTORE_SECRETS_DIR": str(secrets_dir),
+        "KAFKA_RESTORE_UNIT_LOST_AFTER": "8",
+        # Few botocore attempts per S3 request, so injected faults reach the unit's own retry fast.
+        "AWS_MAX_ATTEMPTS": "3",
+    })
     s.use_redis(url)
     yield s
     s.stop()

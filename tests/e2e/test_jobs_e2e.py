@@ -64,15 +64,15 @@ def test_transient_storage_failure_is_retried_and_the_job_completes(workers, job
     try:
         store, storage = s3_backup(proxy.url, secrets_dir, unique, SampleBackup(topics={unique: 2},
                                                                                  records_per_partition=60))
-        # More 503s on one segment than botocore's own retries absorb: the unit itself must retry.
-        proxy.fail(rf"/{unique}/prod/b1/topics/{unique}/partition=1/segment-", times=12, status=503)
+        # More 503s on one segment than botocore's own attempts (3 here) absorb: the unit must retry.
+        proxy.fail(rf"/{unique}/prod/b1/topics/{unique}/partition=1/segment-", times=5, status=503)
         spec_file = restore_yaml(tmp_path / "r.yaml", f"retry-{unique}", bootstrap, storage, "b1")
         result = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
     finally:
         proxy.stop()
     assert result.returncode == 0, result.stderr + workers.logs()[-3000:]
     status = json.loads(result.stdout)
-    assert proxy.injected == 12
+    assert proxy.injected == 5
     assert state.get_unit(status["jobId"], f"{unique}[1]").attempts >= 1  # a Celery-level retry happened
     assert_restored(backup_records(store, "b1", unique), committed_log(bootstrap, unique))
 

@@ -62,7 +62,7 @@ def test_whole_worker_killed_units_resent_by_watchdog_long_before_visibility_tim
         leases = state.get_leases(job_id)
         phases = sorted(u.phase for u in units.values())
         running = [n for n, u in units.items() if u.phase == "Running" and u.records > 0]
-        return phases == ["Pending", "Running"] and bool(running) and set(leases) == set(units)
+        return phases == ["Pending", "Running"] and bool(running) and set(units) <= set(leases)
 
     rig.wait_for("one unit running, the other held by w1 waiting for a slot", one_running_one_held)
     before = state.get_units(job_id)

@@ -96,7 +96,7 @@ def test_dry_run_changes_and_writes_nothing(
     target, group, plan = restored
     consumer_commit(bootstrap, group, {(target, 0): 1})
     outcome = apply_reset(plan, admin, "dry_run", FilesystemStorage(tmp_path), "bk")
-    assert outcome.summary == "dry run: would reset 1 partition offsets for 1 consumer groups"
+    assert outcome.summary == f"dry run: would reset 1 partition offsets for 1 consumer groups: {group}: {target}[0]->7"
     assert files_under(tmp_path) == []
     assert admin.committed(group) == {(target, 0): Committed(1)}
 
