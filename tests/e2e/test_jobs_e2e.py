@@ -18,6 +18,7 @@ from restore_jobs.storage.s3 import S3Storage
 from tests.e2e.conftest import run_cli
 from tests.e2e.test_restore_e2e import restore_yaml
 from tests.fakes.flaky_proxy import FlakyProxy
+from tests.fakes.polling import eventually
 from tests.helpers import assert_restored, backup_records, committed_log, consume_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -87,24 +88,14 @@ def slow_job(tmp_path, bootstrap, unique, records_per_sec: int, partitions: int 
     ), root
 
 
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
 def test_cancel_stops_a_running_job_and_no_unit_keeps_writing(workers, job_env, bootstrap, tmp_path, unique):
     spec_file, _ = slow_job(tmp_path, bootstrap, unique, records_per_sec=200)
     job_id = run_cli(job_env, "submit", str(spec_file)).stdout.strip()
-    wait_for(lambda: (api.get_status(job_id) or {}).get("recordsRestored", 0) >= 100)
+    eventually(lambda: (api.get_status(job_id) or {}).get("recordsRestored", 0) >= 100, timeout=60)
     result = run_cli(job_env, "cancel", job_id)
     assert result.returncode == 0, result.stderr
     assert api.get_status(job_id)["phase"] == "Cancelled"
-    wait_for(lambda: not any(u.phase == "Running" for u in state.get_units(job_id).values()))
+    eventually(lambda: not any(u.phase == "Running" for u in state.get_units(job_id).values()), timeout=60)
     written = sum(len(r) for r in committed_log(bootstrap, unique).values())
     time.sleep(2)
     assert sum(len(r) for r in committed_log(bootstrap, unique).values()) == written
@@ -127,10 +118,7 @@ def test_flower_lists_the_jobs_tasks_with_readable_names(workers, job_env, boots
 
     expected = {"restore_jobs.prepare", f"restore_partition {unique}[0]", f"restore_partition {unique}[1]",
                 "restore_jobs.finalize"}
-    try:
-        wait_for(lambda: expected <= names(), timeout=30)
-    except AssertionError:
-        raise AssertionError(f"Flower lists {sorted(names())}, expected {sorted(expected)}") from None
+    eventually(lambda: expected <= names(), timeout=30, interval=0.2, what=f"Flower to list {sorted(expected)}")
 
 
 def test_job_wide_records_per_second_holds_across_two_workers(workers, job_env, bootstrap, tmp_path, unique):

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from restore_jobs.demo.stack import Stack
 from restore_jobs.jobs import state
 from restore_jobs.spec.model import TERMINAL_PHASES
 from tests.e2e.conftest import REPO, run_cli
+from tests.fakes.polling import eventually
 
 # A task must never come back by Redis's visibility timeout in these tests: only by the fault
 # handling under test (worker-lost requeue, the watchdog, retries).
@@ -57,13 +57,10 @@ class Rig:
         return proc
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60, poll: float = 0.1) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(poll)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.stack.logs()[-6000:]}")
+        try:
+            return eventually(check, timeout=timeout, interval=poll, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.stack.logs()[-6000:]}") from None
 
     def wait_ended(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
         def ended() -> dict[str, Any] | None:
