@@ -207,99 +207,109 @@ def _lz4_block(data: bytes, key: str) -> bytes:
 
 
 class _Chunks:
-    """A byte buffer refilled from an iterator of chunks, without quadratic copying."""
+    """Bytes refilled from an iterator of chunks, without quadratic copying."""
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
-        self.buf = b""
-        self.pos = 0
 
-    def available(self) -> int:
-        return len(self.buf) - self.pos
-
-    def ensure(self, n: int) -> bool:
-        """True when ``n`` bytes are buffered from ``pos``; False when the data ends first."""
-        have = len(self.buf) - self.pos
-        if have >= n:
-            return True
-        pieces = [self.buf[self.pos :]]
+    def refill(self, buf: bytes, pos: int, n: int) -> bytes:
+        """``buf[pos:]`` extended by further chunks to at least ``n`` bytes; shorter when the data ends."""
+        pieces = [buf[pos:]]
+        have = len(buf) - pos
         for chunk in self._chunks:
             pieces.append(chunk)
             have += len(chunk)
             if have >= n:
                 break
-        self.buf = b"".join(pieces)
-        self.pos = 0
-        return have >= n
+        return b"".join(pieces)
 
 
 def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[BackupRecord]:
-    data = _Chunks(chunks)
+    """The hot loop of every restore, one pass per record with its fields parsed inline: bounds are
+    checked before every slice, errors are built out of line. Each record carries its payload size."""
+    refill = _Chunks(chunks).refill
+    unpack_u32, unpack_fixed, unpack_i32, unpack_u16 = _U32.unpack_from, _unpack_fixed, _unpack_i32, _unpack_u16
+    buf, pos, limit = b"", 0, 0
     count = 0
+    names: dict[bytes, str] = {}  # header keys repeat from record to record: decoded once per segment
     while count < record_count:
-        if not data.ensure(4):
-            raise SegmentError(key, f"truncated: record_count says {record_count} but the body holds {count} records")
-        (length,) = _U32.unpack_from(data.buf, data.pos)
+        if pos + 4 > limit:
+            buf, pos = refill(buf, pos, 4), 0
+            limit = len(buf)
+            if limit < 4:
+                raise SegmentError(key, f"truncated: record_count says {record_count} but the body holds "
+                                        f"{count} records")
+        (length,) = unpack_u32(buf, pos)
         if length < _MIN_RECORD:
             raise SegmentError(key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum")
-        data.pos += 4
-        if not data.ensure(length):
-            raise SegmentError(key, f"record {count}: length {length} exceeds the {data.available()} bytes that remain")
-        end = data.pos + length
-        yield _parse_record(data.buf, data.pos, end, key, count)
-        data.pos = end
+        p = pos + 4
+        end = p + length
+        if end > limit:
+            buf, p = refill(buf, p, length), 0
+            limit, end = len(buf), length
+            if limit < length:
+                raise SegmentError(key, f"record {count}: length {length} exceeds the {limit} bytes that remain")
+        timestamp, offset, key_len = unpack_fixed(buf, p)
+        p += 20
+        size = 0
+        record_key = None
+        if key_len >= 0:
+            q = p + key_len
+            if q > end - 4:
+                raise _overrun(key, count, "key", key_len)
+            record_key = buf[p:q]
+            p = q
+            size = key_len
+        (value_len,) = unpack_i32(buf, p)
+        p += 4
+        value = None
+        if value_len >= 0:
+            q = p + value_len
+            if q > end - 2:
+                raise _overrun(key, count, "value", value_len)
+            value = buf[p:q]
+            p = q
+            size += value_len
+        (header_count,) = unpack_u16(buf, p)
+        p += 2
+        headers: list[tuple[str, bytes | None]] = []
+        for h in range(header_count):
+            if p + 2 > end:
+                raise SegmentError(key, f"record {count}: header {h} runs past the record's end")
+            (hk_len,) = unpack_u16(buf, p)
+            q = p + 2 + hk_len
+            if q > end - 4:
+                raise _overrun(key, count, f"header {h} key", hk_len)
+            raw_name = buf[p + 2 : q]
+            name = names.get(raw_name)
+            if name is None:
+                name = names[raw_name] = _header_name(raw_name, key, count, h)
+            (hv_len,) = unpack_i32(buf, q)
+            p = q + 4
+            size += len(name)
+            if hv_len >= 0:
+                q = p + hv_len
+                if q > end:
+                    raise _overrun(key, count, f"header {h} value", hv_len)
+                headers.append((name, buf[p:q]))
+                p = q
+                size += hv_len
+            else:
+                headers.append((name, None))
+        if p != end:
+            raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
+        yield BackupRecord(offset, timestamp, record_key, value, headers, size)
+        pos = end
         count += 1
-    if data.ensure(1):
+    if pos < limit or refill(buf, pos, 1):
         raise SegmentError(key, f"the body holds more data than record_count {record_count} records")
 
 
-def _parse_record(buf: bytes, p: int, end: int, key: str, index: int) -> BackupRecord:
-    """The hot loop of every restore: bounds are checked inline, errors built out of line."""
-    timestamp, offset, key_len = _unpack_fixed(buf, p)
-    p += 20
-    record_key = None
-    if key_len >= 0:
-        q = p + key_len
-        if q > end - 4:
-            raise _overrun(key, index, "key", key_len)
-        record_key = buf[p:q]
-        p = q
-    (value_len,) = _unpack_i32(buf, p)
-    p += 4
-    value = None
-    if value_len >= 0:
-        q = p + value_len
-        if q > end - 2:
-            raise _overrun(key, index, "value", value_len)
-        value = buf[p:q]
-        p = q
-    (header_count,) = _unpack_u16(buf, p)
-    p += 2
-    headers: list[tuple[str, bytes | None]] = []
-    for h in range(header_count):
-        if p + 2 > end:
-            raise SegmentError(key, f"record {index}: header {h} runs past the record's end")
-        (hk_len,) = _unpack_u16(buf, p)
-        q = p + 2 + hk_len
-        if q > end - 4:
-            raise _overrun(key, index, f"header {h} key", hk_len)
-        try:
-            header_key = buf[p + 2 : q].decode("utf-8")
-        except UnicodeDecodeError:
-            raise SegmentError(key, f"record {index}: header {h} key is not valid UTF-8") from None
-        (hv_len,) = _unpack_i32(buf, q)
-        p = q + 4
-        if hv_len >= 0:
-            q = p + hv_len
-            if q > end:
-                raise _overrun(key, index, f"header {h} value", hv_len)
-            headers.append((header_key, buf[p:q]))
-            p = q
-        else:
-            headers.append((header_key, None))
-    if p != end:
-        raise SegmentError(key, f"record {index}: {end - p} bytes left over after its last field")
-    return BackupRecord(offset, timestamp, record_key, value, headers)
+def _header_name(raw: bytes, key: str, index: int, h: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SegmentError(key, f"record {index}: header {h} key is not valid UTF-8") from None
 
 
 def _overrun(key: str, index: int, what: str, length: int) -> SegmentError:

@@ -227,6 +227,15 @@ def cancel_requested(job_id: str) -> bool:
     return phase is None or stop is not None
 
 
+def check_in(job_id: str, task: str, until: float) -> bool:
+    """``renew_lease`` and ``cancel_requested`` in one round trip; True when the job is to stop."""
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(leases_key(job_id), task, str(until))
+    pipe.hmget(job_key(job_id), ["phase", "stop"])
+    _, (phase, stop) = pipe.execute()
+    return phase is None or stop is not None
+
+
 def is_lost(job: dict[str, str]) -> bool:
     """A job hash without a phase: Redis lost the job (restarted without persistence) and a
     straggling writer left a few fields behind. Only a resubmission brings it back."""

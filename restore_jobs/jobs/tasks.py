@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_RETRIES = int(os.environ.get("KAFKA_RESTORE_MAX_RETRIES", "8"))
 SLOT_WAIT_SECONDS = 2.0
+_EVENT_INTERVAL_S = 0.5
 
 _contexts: OrderedDict[str, JobContext] = OrderedDict()
 
@@ -189,28 +190,36 @@ class _TaskHooks:
         # A rate limit sleeps in before_batch: the unit then keeps no transaction open while it waits.
         self.may_wait = bool(limits and (limits.records_per_sec > 0 or limits.bytes_per_sec > 0))
         self.slots = _slots(ctx)
+        self._last_event = float("-inf")
 
     def before_batch(self, records: int, nbytes: int) -> None:
-        if state.cancel_requested(self.ctx.job_id):
-            raise UnitCancelled(self.unit.name)
+        """One round trip unless limits apply: the cancel check and the watchdog's lease renewal."""
+        self._check_in()
         # A cancel that lands while the rate limit holds this batch back must stop it, not let it commit.
-        if self.rate is not None and self.rate.acquire(records, nbytes) > 0 and state.cancel_requested(self.ctx.job_id):
+        if self.rate is not None and self.rate.acquire(records, nbytes) > 0:
+            self._check_in()
+        self.slots.acquire(self.unit.name)  # renews the slot's lease (a no-op without a concurrency limit)
+
+    def _check_in(self) -> None:
+        if state.check_in(self.ctx.job_id, self.unit.name, time.time()):
             raise UnitCancelled(self.unit.name)
-        self.slots.acquire(self.unit.name)  # renews the lease: this unit is alive
-        state.renew_lease(self.ctx.job_id, self.unit.name, time.time())  # and the watchdog's
 
     def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
         state.save_mapping(self.ctx.job_id, self.unit.name, start_offset, [asdict(r) for r in ranges])
 
     def on_progress(self, counters: UnitCounters) -> None:
         state.record_progress(self.ctx.job_id, self.unit.name, self.ustate, counters, self.unit.source_topic)
-        self.task.send_event(
-            "task-progress",
-            job=self.ctx.job_id,
-            unit=self.unit.name,
-            records=counters.records_written,
-            planned=self.ustate.planned_records,
-        )
+        # Flower's progress needs no more than a few events a second; each costs a publish.
+        now = time.monotonic()
+        if counters.done or now - self._last_event >= _EVENT_INTERVAL_S:
+            self._last_event = now
+            self.task.send_event(
+                "task-progress",
+                job=self.ctx.job_id,
+                unit=self.unit.name,
+                records=counters.records_written,
+                planned=self.ustate.planned_records,
+            )
 
     def load_counters(self, position: int) -> UnitCounters | None:
         u = self.ustate

@@ -7,9 +7,9 @@ picks one by name. Everything here speaks plain Python values; no client type le
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
 from restore_jobs.backup.records import Header
 
@@ -34,6 +34,53 @@ class Delivered:
     topic: str
     partition: int
     offset: int
+
+
+OffsetRun = tuple[int, int]  # first offset, number of records at consecutive offsets from it
+
+
+class Deliveries(Sequence[Delivered]):
+    """The offsets of the records sent since ``begin``, in send order, kept compact: the partition
+    of each record (``order``) and, per partition, the runs of consecutive offsets its records got, in
+    the order they were sent there (``runs``). One producer's records to one partition within a
+    transaction form a single run unless another producer wrote to that partition meanwhile, so the
+    data path needs no per-record bookkeeping. Indexing builds the ``Delivered`` objects on demand."""
+
+    def __init__(self, order: list[TopicPartition], runs: dict[TopicPartition, list[OffsetRun]]):
+        self.order = order
+        self.runs = runs
+        self._expanded: list[Delivered] | None = None
+
+    @classmethod
+    def of(cls, delivered: Iterable[Delivered]) -> Deliveries:
+        """From per-record deliveries, in send order."""
+        order: list[TopicPartition] = []
+        runs: dict[TopicPartition, list[OffsetRun]] = {}
+        for d in delivered:
+            tp = (d.topic, d.partition)
+            order.append(tp)
+            spans = runs.setdefault(tp, [])
+            if spans and spans[-1][0] + spans[-1][1] == d.offset:
+                spans[-1] = (spans[-1][0], spans[-1][1] + 1)
+            else:
+                spans.append((d.offset, 1))
+        return cls(order, runs)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @overload
+    def __getitem__(self, index: int) -> Delivered: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Delivered]: ...
+
+    def __getitem__(self, index: int | slice) -> Delivered | list[Delivered]:
+        if self._expanded is None:
+            offsets = {tp: iter([o for first, n in spans for o in range(first, first + n)])
+                       for tp, spans in self.runs.items()}
+            self._expanded = [Delivered(t, p, next(offsets[(t, p)])) for t, p in self.order]
+        return self._expanded[index]
 
 
 @dataclass(frozen=True)
@@ -77,7 +124,7 @@ class TransactionalProducer(Protocol):
         timestamp_ms: int,
     ) -> None: ...
 
-    def flush(self) -> list[Delivered]:
+    def flush(self) -> Deliveries:
         """Wait for every record sent since ``begin``; their offsets, in send order."""
         ...
 

@@ -1,13 +1,19 @@
 """The Kafka interface on confluent-kafka (librdkafka): the data path.
 
-Per record, ``send`` only calls ``produce`` and notes the target partition; delivery reports are
-collected by a trivial callback and put back in send order once per ``flush``.
+Per record, ``send`` only calls ``produce`` and notes the record. In a transaction only the first
+and the last record sent to each partition ask for a delivery report (a Python callback per record
+costs more than the rest of the send): within one transaction a producer's records to one partition
+get consecutive offsets, so the two ends give every offset in between. Should another producer have
+written to the partition meanwhile (the ends are too far apart), the transaction is aborted and
+its records sent again with a report each; that producer keeps reporting every record from then on.
+Delivery errors still fail the batch: librdkafka fails ``commit_transaction`` after any failed
+produce. Plain producers (no transaction to redo) report every record.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -21,6 +27,7 @@ from restore_jobs.kafka.client import (
     Committed,
     ConsumedRecord,
     Delivered,
+    Deliveries,
     FencedError,
     GroupInfo,
     KafkaError,
@@ -42,6 +49,7 @@ _NATIVE = (ck.KafkaException, TimeoutError)
 # Connection failures that trying again cannot fix: a refused login, a certificate that does not verify.
 _SECURITY = frozenset({E._AUTHENTICATION, E._SSL, E.SASL_AUTHENTICATION_FAILED})
 _LINGER_MS = 5
+_Record = tuple[str, int, bytes | None, bytes | None, list[tuple[str, bytes | None]], int]
 _READ_BATCH = 500
 _GROUP_STATES = {
     "UNKNOWN": "Unknown",
@@ -268,12 +276,17 @@ class ConfluentProducer(ProducerBase):
         self._producer = build_client(config, f"open {self._label}", to_kafka_error,
                                       lambda: ck.Producer(_with_logger(config)))
         self._produce = self._producer.produce
-        self._sent: list[TopicPartition] = []
+        # Every record since ``begin`` (topic, partition, key, value, headers, timestamp), for a resend.
+        self._sent: list[_Record] = []
+        # Per partition written since ``begin``: its latest record, produced once the next one comes
+        # (or at flush) so the last one can ask for a report; None when nothing is held back.
+        self._held: dict[TopicPartition, _Record | None] = {}
         self._reports: list[ck.Message] = []
         self._note_sent = self._sent.append
         report = self._reports.append
         self._on_delivery = lambda _err, msg: report(msg)
-        self._group_consumers: dict[str, ck.Consumer] = {}
+        self._per_record = transactional_id is None
+        self._group_consumers: dict[str, tuple[ck.Consumer, Any]] = {}
 
     def send(
         self,
@@ -284,45 +297,93 @@ class ConfluentProducer(ProducerBase):
         headers: list[tuple[str, bytes | None]],
         timestamp_ms: int,
     ) -> None:
+        record = (topic, partition, key, value, headers, timestamp_ms)
+        self._note_sent(record)
+        if self._per_record:
+            self._produce_record(record, self._on_delivery)
+            return
+        held = self._held
+        tp = (topic, partition)
+        if tp not in held:  # the first record to this partition: its report gives the run's start
+            held[tp] = None
+            self._produce_record(record, self._on_delivery)
+            return
+        previous = held[tp]
+        held[tp] = record
+        if previous is not None:
+            self._produce_record(previous, None)
+
+    def _produce_record(self, record: _Record, on_delivery: Callable[[Any, Any], None] | None) -> None:
+        topic, partition, key, value, headers, timestamp_ms = record
         try:
-            self._produce(topic, value=value, key=key, partition=partition, on_delivery=self._on_delivery,
+            self._produce(topic, value=value, key=key, partition=partition, on_delivery=on_delivery,
                           timestamp=timestamp_ms, headers=headers)
         except BufferError:
-            self._produce_when_room(topic, partition, key, value, headers, timestamp_ms)
+            self._produce_when_room(record, on_delivery)
         except ck.KafkaException as exc:
             raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
-        self._note_sent((topic, partition))
 
-    def _produce_when_room(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
-                           headers: list[tuple[str, bytes | None]], timestamp_ms: int) -> None:
+    def _produce_when_room(self, record: _Record, on_delivery: Callable[[Any, Any], None] | None) -> None:
         """The local queue is full: serve delivery reports (poll) until a slot frees up."""
+        topic, partition, key, value, headers, timestamp_ms = record
         retrying = Retrying(retry=retry_if_exception_type(BufferError), stop=stop_after_delay(self._timeout),
                             wait=wait_fixed(0.05), sleep=self._producer.poll, reraise=True)
         try:
             retrying(self._produce, topic, value=value, key=key, partition=partition,
-                     on_delivery=self._on_delivery, timestamp=timestamp_ms, headers=headers)
+                     on_delivery=on_delivery, timestamp=timestamp_ms, headers=headers)
         except BufferError:
             raise KafkaError(f"{self._label}: send to {topic}[{partition}]: local queue stayed full for "
                              f"{self._timeout:g}s", retriable=True) from None
 
-    def flush(self) -> list[Delivered]:
+    def flush(self) -> Deliveries:
+        for tp, record in self._held.items():  # the last record to each partition asks for its report
+            if record is not None:
+                self._held[tp] = None
+                self._produce_record(record, self._on_delivery)
+        self._wait_for_reports()
+        sent, reports = self._sent, list(self._reports)
+        if self._per_record:
+            deliveries = Deliveries.of(_in_send_order([(r[0], r[1]) for r in sent], reports))
+        else:
+            found = _runs(sent, reports)
+            if found is None:
+                return self._resend_per_record()
+            deliveries = found
+        self._forget_sent()
+        return deliveries
+
+    def _wait_for_reports(self) -> None:
         with _errors(f"{self._label}: flush"):
             left = self._producer.flush(self._timeout)
         if left:
-            pending = sorted(set(self._sent))
+            pending = sorted({(r[0], r[1]) for r in self._sent})
             raise KafkaError(f"{self._label}: flush: {left} records to {_names(pending)} not delivered within "
                              f"{self._timeout:g}s", retriable=True)
-        sent, reports = list(self._sent), list(self._reports)
-        self._forget_sent()
-        failed = [m for m in reports if m.error() is not None]
+        failed = [m for m in self._reports if m.error() is not None]
         if failed:
             first = failed[0]
+            self._forget_sent()
             raise _from_error(first.error(), f"{self._label}: delivery of {len(failed)} records failed, first to "
                                              f"{first.topic()}[{first.partition()}]")
-        return _in_send_order(sent, reports)
+
+    def _resend_per_record(self) -> Deliveries:
+        """Another producer wrote to one of our partitions during the transaction, so the offsets
+        between the ends are unknown: abort, and send the same records again, each with a report."""
+        sent = list(self._sent)
+        log.info("%s: another producer writes to the same partitions; reporting every record from now on",
+                 self._label)
+        self._per_record = True
+        self._abort_transaction()
+        self._forget_sent()
+        self._begin_transaction()
+        for record in sent:
+            self._note_sent(record)
+            self._produce_record(record, self._on_delivery)
+        return self.flush()
 
     def _forget_sent(self) -> None:
         self._sent.clear()
+        self._held.clear()
         self._reports.clear()
 
     def _init_transactions(self) -> None:
@@ -359,20 +420,21 @@ class ConfluentProducer(ProducerBase):
             self._producer.abort_transaction(self._timeout)
 
     def _group_metadata(self, group_id: str) -> Any:
-        """librdkafka takes the group's identity from a consumer handle; it needs no connection."""
-        consumer = self._group_consumers.get(group_id)
-        if consumer is None:
+        """librdkafka takes the group's identity from a consumer handle; it needs no connection.
+        The metadata of a group without members never changes, so it is taken once per group."""
+        found = self._group_consumers.get(group_id)
+        if found is None:
             config = _with_logger(self._settings, **{"group.id": group_id, "enable.auto.commit": False})
             consumer = build_client(self._settings, f"{self._label}: group {group_id!r}", to_kafka_error,
                                     lambda: ck.Consumer(config))
-            self._group_consumers[group_id] = consumer
-        return consumer.consumer_group_metadata()
+            found = self._group_consumers[group_id] = (consumer, consumer.consumer_group_metadata())
+        return found[1]
 
     def _close_client(self) -> None:
         """Unflushed records are dropped (purge), never delivered after close; librdkafka's
         ``close()`` is avoided because it first aborts an open transaction, which can hang for a
         fenced producer. The handle is freed with the object."""
-        for consumer in self._group_consumers.values():
+        for consumer, _ in self._group_consumers.values():
             consumer.close()
         self._group_consumers.clear()
         self._producer.purge()
@@ -390,6 +452,28 @@ def _in_send_order(sent: list[TopicPartition], reports: list[ck.Message]) -> lis
     for msg in reports:
         offsets[(msg.topic(), msg.partition())].append(msg.offset())
     return [Delivered(t, p, offsets[(t, p)].popleft()) for t, p in sent]
+
+
+def _runs(sent: list[_Record], reports: list[ck.Message]) -> Deliveries | None:
+    """The deliveries of a transaction whose first and last record per partition reported; None
+    when a partition's records did not get consecutive offsets (another producer interleaved)."""
+    ends: dict[TopicPartition, list[int]] = defaultdict(list)
+    for msg in reports:
+        ends[(msg.topic(), msg.partition())].append(msg.offset())
+    if len(ends) == 1:
+        tp = next(iter(ends))
+        order, counts = [tp] * len(sent), {tp: len(sent)}
+    else:
+        order = [(r[0], r[1]) for r in sent]
+        counts = Counter(order)
+    runs = {}
+    for tp, count in counts.items():
+        offsets = ends.get(tp)
+        if not offsets or max(offsets) - min(offsets) != count - 1:
+            return None
+        first = min(offsets)
+        runs[tp] = [(first, count)]
+    return Deliveries(order, runs)
 
 
 class ConfluentReader:

@@ -24,6 +24,7 @@ from restore_jobs.kafka.client import (
     Committed,
     ConsumedRecord,
     Delivered,
+    Deliveries,
     FencedError,
     GroupInfo,
     KafkaError,
@@ -253,7 +254,7 @@ class KafkaPythonProducer(ProducerBase):
             raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
         self._futures.append(future)
 
-    def flush(self) -> list[Delivered]:
+    def flush(self) -> Deliveries:
         with _errors(f"{self._label}: flush"):
             self._producer.flush(timeout=self._timeout_ms / 1000)
         futures = list(self._futures)
@@ -262,7 +263,7 @@ class KafkaPythonProducer(ProducerBase):
         if failed:
             first = failed[0].exception or Errors.KafkaTimeoutError("not delivered")
             raise to_kafka_error(first, f"{self._label}: delivery of {len(failed)} records failed")
-        return [Delivered(m.topic, m.partition, m.offset) for m in (f.value for f in futures)]
+        return Deliveries.of(Delivered(m.topic, m.partition, m.offset) for m in (f.value for f in futures))
 
     def _forget_sent(self) -> None:
         self._futures.clear()

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from restore_jobs.kafka.admin_base import AdminBase
-from restore_jobs.kafka.client import Committed, Delivered, TopicPartition
+from restore_jobs.kafka.client import Committed, Deliveries, TopicPartition
 
 
 class ProducerBase(ABC):
@@ -22,7 +22,7 @@ class ProducerBase(ABC):
         self._admin: AdminBase | None = None
 
     @abstractmethod
-    def flush(self) -> list[Delivered]: ...
+    def flush(self) -> Deliveries: ...
 
     @abstractmethod
     def _init_transactions(self) -> None: ...

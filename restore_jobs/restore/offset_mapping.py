@@ -39,6 +39,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from restore_jobs.backup.records import BackupRecord
+from restore_jobs.kafka.client import OffsetRun
+
 # (source_topic, source_partition, source_offset, timestamp, target_topic, target_partition, target_offset)
 Delivery = tuple[str, int, int, int, str, int, int]
 TopicPartition = tuple[str, int]
@@ -95,8 +98,33 @@ class ResumePosition:
     source_offset: int
 
 
+def batch_ranges(
+    source: TopicPartition,
+    target_topic: str,
+    batch: Sequence[tuple[BackupRecord, int]],
+    runs: Mapping[TopicPartition, Sequence[OffsetRun]],
+) -> list[MappingRange]:
+    """Ranges for one batch of one unit: ``batch`` holds (record, target partition) in send order,
+    ``runs`` the offsets the records of each target partition got, as (first, count) runs in send
+    order (``Deliveries.runs``). The common batch, contiguous source offsets onto one run of one
+    partition, is one range without a look at every record."""
+    if not batch:
+        return []
+    if len(runs) == 1:
+        ((_, target_partition), spans), = runs.items()
+        first, last, n = batch[0][0], batch[-1][0], len(batch)
+        if len(spans) == 1 and spans[0][1] == n and last.offset - first.offset == n - 1:
+            t_first = spans[0][0]
+            return [MappingRange(source[0], source[1], first.offset, last.offset, target_topic, target_partition,
+                                 t_first, t_first + n - 1, n, first.timestamp, last.timestamp, True)]
+    targets = {p: iter([o for first_offset, n in spans for o in range(first_offset, first_offset + n)])
+               for (_, p), spans in runs.items()}
+    st, sp = source
+    return build_ranges([(st, sp, rec.offset, rec.timestamp, target_topic, p, next(targets[p])) for rec, p in batch])
+
+
 def build_ranges(deliveries: Sequence[Delivery]) -> list[MappingRange]:
-    """Ranges for one batch of one unit, deliveries in send order. Hot path: plain tuple loops."""
+    """Ranges from per-record deliveries, in send order."""
     if not deliveries:
         return []
     targets = {(d[4], d[5]) for d in deliveries}
@@ -311,7 +339,7 @@ class OffsetMapping:
                     f"target_offset and timestamp ({exc!r})"
                 ) from exc
             if pairs:
-                mapping.add(_exact_runs([(topic, partition, s, ts, topic, partition, t) for s, t, ts in pairs]))
+                mapping.add(build_ranges([(topic, partition, s, ts, topic, partition, t) for s, t, ts in pairs]))
         return mapping
 
 

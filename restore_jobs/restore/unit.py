@@ -18,7 +18,7 @@ from typing import Protocol
 
 from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import read_segment
-from restore_jobs.kafka.client import Committed, KafkaAdmin, TransactionalProducer
+from restore_jobs.kafka.client import Committed, KafkaAdmin, KafkaError, TransactionalProducer
 from restore_jobs.kafka.partitioner import RoundRobin, murmur2_partition
 from restore_jobs.restore.checkpoint import (
     UnitCounters,
@@ -26,7 +26,7 @@ from restore_jobs.restore.checkpoint import (
     checkpoint_partition,
     transactional_id,
 )
-from restore_jobs.restore.offset_mapping import MappingRange, build_ranges
+from restore_jobs.restore.offset_mapping import MappingRange, batch_ranges
 from restore_jobs.restore.plan import UnitPlan
 from restore_jobs.storage.base import BackupStorage
 
@@ -235,13 +235,12 @@ class _Writer:
             for rec, partition in batch:
                 producer.send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
         delivered = producer.flush()
+        if len(delivered) != len(batch):
+            raise KafkaError(f"unit {unit.name}: {len(delivered)} deliveries for a batch of {len(batch)} records")
         if batch:
-            src_topic, src_partition = unit.source_topic, unit.source_partition
-            deliveries = [
-                (src_topic, src_partition, rec.offset, rec.timestamp, d.topic, d.partition, d.offset)
-                for (rec, _), d in zip(batch, delivered, strict=True)
-            ]
-            self.hooks.save_mapping(counters.next_offset, build_ranges(deliveries))
+            ranges = batch_ranges((unit.source_topic, unit.source_partition), unit.target_topic, batch,
+                                  delivered.runs)
+            self.hooks.save_mapping(counters.next_offset, ranges)
         producer.commit(self.group, {self.ckpt_tp: Committed(position)})
         counters.records_written += len(batch)
         counters.bytes_written += nbytes
