@@ -303,6 +303,14 @@ class RestoreSpecSchema(ModelSchema):
     def problems(self, data: dict[str, Any]) -> Iterable[Problem]:
         return rules.restore_spec(data)
 
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> Any:
+        # A window without bounds is no window: ``pitr: {}`` means the same as leaving pitr out.
+        pitr = data.get("pitr")
+        if pitr is not None and pitr.start_ms is None and pitr.end_ms is None:
+            data["pitr"] = None
+        return self.model(**data)
+
 
 # --- status --------------------------------------------------------------------------------------
 

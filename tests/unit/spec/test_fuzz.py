@@ -81,7 +81,7 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
     if set(renamed.values()) & (set(topics) - set(renamed)):
         renamed = {}
     spec: dict[str, Any] = {
-        "backupRef": {"name": "b", "backupId": draw(topic)},
+        "backupRef": {"name": "b", "backupId": draw(topic.filter(lambda t: ".." not in t))},
         "kafkaCluster": {
             "bootstrapServers": draw(st.lists(st.sampled_from(["k:9092", "[::1]:9093", "a.b:1"]), min_size=1))
         },
