@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from restore_jobs.backup.manifest import load_manifest
 from restore_jobs.backup.records import BackupRecord
@@ -21,17 +22,23 @@ def cluster(bootstrap: str) -> KafkaCluster:
 
 def consume_topic(bootstrap: str, topic: str, client: str | None = None, idle: float = 2.0
                   ) -> dict[int, list[ConsumedRecord]]:
-    """Every committed record of every partition of ``topic`` (read_committed)."""
+    """Every committed record of every partition of ``topic`` (read_committed). Partitions are read
+    in parallel, one reader each: each read ends only after ``idle`` seconds without records."""
     admin = open_admin(cluster(bootstrap), client=client)
     try:
         partitions = admin.topics()[topic]
     finally:
         admin.close()
-    reader = open_reader(cluster(bootstrap), client=client)
-    try:
-        return {p: list(reader.read(topic, p, 0, read_committed=True, idle_timeout_s=idle)) for p in range(partitions)}
-    finally:
-        reader.close()
+
+    def read(partition: int) -> list[ConsumedRecord]:
+        reader = open_reader(cluster(bootstrap), client=client)
+        try:
+            return list(reader.read(topic, partition, 0, read_committed=True, idle_timeout_s=idle))
+        finally:
+            reader.close()
+
+    with ThreadPoolExecutor(max_workers=min(partitions, 8)) as pool:
+        return dict(enumerate(pool.map(read, range(partitions))))
 
 
 def committed_log(bootstrap: str, topic: str) -> dict[int, list]:
