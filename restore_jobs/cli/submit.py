@@ -11,6 +11,7 @@ from restore_jobs.cli.common import EXIT_FAILED, CliError, print_json
 from restore_jobs.jobs import api
 from restore_jobs.jobs.submission import default_job_id
 from restore_jobs.spec import SpecFileError, SpecValidationError, load_resource, read_yaml_documents
+from restore_jobs.spec.model import TERMINAL_PHASES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         console = Console()
         status = wait_with_progress(job_id, console, timeout=args.timeout)
         console.print(summary_table(job_id, status))
+    if status.get("phase") not in TERMINAL_PHASES:
+        print(f"kafka-restore: job {job_id} still {status.get('phase')} after --timeout {args.timeout:g}s; "
+              f"follow it with: kafka-restore status {job_id}", file=sys.stderr)
+        return EXIT_FAILED
     code = exit_code(status)
     if code:
         print(f"kafka-restore: job {job_id} ended {status.get('phase')}: {status.get('message')}", file=sys.stderr)

@@ -147,3 +147,13 @@ def test_max_concurrent_partitions_one_never_overlaps_units(workers, job_env, bo
     assert len(windows) == 4
     for (_, end), (start, _) in itertools.pairwise(windows):
         assert start >= end, windows
+
+
+def test_submit_wait_that_times_out_is_not_success(workers, job_env, bootstrap, tmp_path, unique):
+    spec_file, _ = slow_job(tmp_path, bootstrap, unique, records_per_sec=100, partitions=1, n=300)
+    result = run_cli(job_env, "submit", str(spec_file), "--wait", "--timeout", "1", "--json")
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert "still" in first and "kafka-restore status" in first, first
+    job_id = json.loads(result.stdout)["jobId"]
+    assert api.cancel(job_id)
