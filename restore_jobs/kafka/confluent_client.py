@@ -268,10 +268,9 @@ class ConfluentProducer(ProducerBase):
         timeout_ms: int = 30000,
         batch_size: int = 1000,
     ):
-        super().__init__(transactional_id, open_admin)
+        super().__init__(transactional_id, open_admin, settings.servers())
         self._settings = settings
         self._timeout = timeout_ms / 1000
-        self._label = f"producer {transactional_id or '(plain)'} on {settings.servers()}"
         config = producer_settings(settings, transactional_id, acks, timeout_ms, batch_size)
         self._producer = build_client(config, f"open {self._label}", to_kafka_error,
                                       lambda: ck.Producer(_with_logger(config)))

@@ -16,10 +16,12 @@ from restore_jobs.kafka.client import Committed, Deliveries, TopicPartition
 
 
 class ProducerBase(ABC):
-    def __init__(self, transactional_id: str | None, open_admin: Callable[[], AdminBase]):
+    def __init__(self, transactional_id: str | None, open_admin: Callable[[], AdminBase], servers: str):
         self.transactional_id = transactional_id
         self._open_admin = open_admin
         self._admin: AdminBase | None = None
+        # Names the producer in every error and log line.
+        self._label = f"producer {transactional_id or '(plain)'} on {servers}"
 
     @abstractmethod
     def flush(self) -> Deliveries: ...
