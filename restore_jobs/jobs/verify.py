@@ -81,17 +81,31 @@ def expected_contents(
 
 def verify_target(
     spec: RestoreSpec, storage: BackupStorage, backup_id: str, admin: KafkaAdmin, reader: PartitionReader,
-    idle_timeout_s: float = 3.0,
+    idle_timeout_s: float = 3.0, patience_s: float = 30.0,
 ) -> VerifyReport:
+    """``patience_s``: how long to wait for records a partition must hold before calling them
+    missing; ``idle_timeout_s``: the silence after them that shows nothing unexpected follows."""
     expected = expected_contents(spec, storage, backup_id, admin.topics())
 
     def read(tp: TopicPartition) -> Counter[RecordKey]:
-        return Counter(
-            record_key(r.key, r.value, r.headers, r.timestamp)
-            for r in reader.read(*tp, 0, read_committed=True, idle_timeout_s=idle_timeout_s)
-        )
+        want = expected[tp].total()
+        got: Counter[RecordKey] = Counter()
+        last = -1
+        if want:
+            # Wait generously for records that must be there: on a busy machine a new consumer's
+            # first fetch can take longer than a short silence, which would read as "missing".
+            patience = max(idle_timeout_s, patience_s)
+            for r in reader.read(*tp, 0, read_committed=True, idle_timeout_s=patience):
+                got[record_key(r.key, r.value, r.headers, r.timestamp)] += 1
+                last = r.offset
+                if got.total() == want:
+                    break
+        # Anything after the expected records is unexpected; a short silence ends the check.
+        for r in reader.read(*tp, last + 1, read_committed=True, idle_timeout_s=idle_timeout_s):
+            got[record_key(r.key, r.value, r.headers, r.timestamp)] += 1
+        return got
 
-    # Each read ends only after idle_timeout_s of silence: read the partitions side by side.
+    # Each read ends only after a silence: read the partitions side by side.
     targets = sorted(expected)
     with ThreadPoolExecutor(max_workers=8) as pool:
         found = list(pool.map(read, targets))

@@ -181,7 +181,7 @@ def test_sigterm_after_the_restore_stops_everything(workdir: Path) -> None:
     demo.proc.send_signal(signal.SIGTERM)
     rc, out = demo.finish(90)
 
-    assert "as expected" in before
+    assert "as expected" in before, demo.report()
     assert rc == 0, demo.report()  # the way to end an interactive demo that succeeded
     assert "SIGTERM: stopping everything" in out
     assert_nothing_left(workdir)

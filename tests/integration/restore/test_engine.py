@@ -28,11 +28,6 @@ def client(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def storage(tmp_path) -> FilesystemStorage:
-    return FilesystemStorage(tmp_path / "backups")
-
-
 def make_spec(bootstrap: str, storage: FilesystemStorage, **overrides) -> model.RestoreSpec:
     values = {
         "backup_ref": model.BackupRef(
