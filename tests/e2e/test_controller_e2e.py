@@ -17,6 +17,7 @@ from controller.manager import RestoreController
 from restore_jobs.backup.sample import SampleBackup, write_sample_backup
 from restore_jobs.jobs import api, state
 from restore_jobs.storage.filesystem import FilesystemStorage
+from tests.e2e.test_restore_e2e import fs_storage
 from tests.fakes.kube_api import BACKUPS, RESTORES, SECRETS, FakeKubeApi
 from tests.fakes.polling import eventually
 from tests.fakes.restores import kafka_backup, kafka_restore
@@ -70,17 +71,13 @@ def submissions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def filesystem(root: Path) -> dict[str, Any]:
-    return {"storageType": "filesystem", "filesystem": {"path": str(root)}}
-
-
 def write_backup(root: Path, sample: SampleBackup) -> None:
     write_sample_backup(FilesystemStorage(root), BACKUP_ID, sample)
 
 
 def apply_restore(kube: FakeKubeApi, name: str, bootstrap: str, root: Path, topics: list[str], **spec: Any
                   ) -> dict[str, Any]:
-    spec.setdefault("backupRef", {"name": "", "backupId": BACKUP_ID, "storage": filesystem(root)})
+    spec.setdefault("backupRef", {"name": "", "backupId": BACKUP_ID, "storage": fs_storage(root)})
     return kube.create(RESTORES, kafka_restore(name, NS, kafkaCluster={"bootstrapServers": [bootstrap]},
                                                topics=topics, createTopics=True, **spec))
 
@@ -162,7 +159,7 @@ def test_invalid_restore_fails_validation_without_a_job(kube, start_controller, 
     name = f"bad-{unique}"
     created = kube.create(RESTORES, kafka_restore(name, NS, kafkaCluster={"bootstrapServers": ["no-port"]},
                                                   backupRef={"name": "", "backupId": BACKUP_ID,
-                                                             "storage": filesystem(tmp_path)}))
+                                                             "storage": fs_storage(tmp_path)}))
     status = wait_phase(kube, name, "Failed", workers)
 
     assert "spec.kafkaCluster.bootstrapServers[0]" in status["message"]
@@ -247,7 +244,7 @@ def test_backup_ref_name_resolved_through_kafka_backup(kube, start_controller, s
     root = tmp_path / "backups"
     topic = unique
     write_backup(root, SampleBackup(topics={topic: 2}, records_per_partition=30))
-    kube.create(BACKUPS, kafka_backup(f"nightly-{unique}", NS, storage=filesystem(root)))
+    kube.create(BACKUPS, kafka_backup(f"nightly-{unique}", NS, storage=fs_storage(root)))
     start_controller()
     name = f"ref-{unique}"
     apply_restore(kube, name, bootstrap, root, [topic],
@@ -257,5 +254,5 @@ def test_backup_ref_name_resolved_through_kafka_backup(kube, start_controller, s
     assert status["recordsRestored"] == 60
     expected = backup_records(FilesystemStorage(root), BACKUP_ID, topic)
     assert assert_restored(expected, consume_topic(bootstrap, topic)) == 60
-    assert json.loads(state.get_job(status["jobId"])["spec"])["backupRef"]["storage"] == filesystem(root)
+    assert json.loads(state.get_job(status["jobId"])["spec"])["backupRef"]["storage"] == fs_storage(root)
     assert submissions == [status["jobId"]]

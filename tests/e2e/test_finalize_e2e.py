@@ -18,14 +18,10 @@ from restore_jobs.jobs import api, state, tasks
 from restore_jobs.kafka.factory import open_admin
 from restore_jobs.storage.filesystem import FilesystemStorage
 from tests.e2e.conftest import run_cli
-from tests.e2e.test_restore_e2e import restore_yaml
+from tests.e2e.test_restore_e2e import fs_storage, restore_yaml
 from tests.helpers import cluster, committed_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-def fs(root) -> dict:
-    return {"storageType": "filesystem", "filesystem": {"path": str(root)}}
 
 
 def source_offset(record) -> int:
@@ -60,7 +56,7 @@ def test_auto_reset_commits_translated_offsets(workers, job_env, bootstrap, tmp_
     sample = SampleBackup(topics={unique: 2}, records_per_partition=60,
                           groups={group: {(unique, 0): 25, (unique, 1): 60}})
     write_sample_backup(FilesystemStorage(root), "b1", sample)
-    spec = restore_yaml(tmp_path / "r.yaml", f"auto-{unique}", bootstrap, fs(root), "b1", produceBatchSize=7,
+    spec = restore_yaml(tmp_path / "r.yaml", f"auto-{unique}", bootstrap, fs_storage(root), "b1", produceBatchSize=7,
                         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "auto"})
     status = submit(job_env, spec)
     assert status["phase"] == "Completed", status
@@ -82,7 +78,7 @@ def test_auto_reset_with_topic_and_partition_mapping_and_a_time_window(workers, 
     write_sample_backup(FilesystemStorage(root), "b1", sample)
     start, end = sample.base_timestamp + 20 * sample.step_ms, sample.base_timestamp + 70 * sample.step_ms
     spec = restore_yaml(
-        tmp_path / "r.yaml", f"map-{unique}", bootstrap, fs(root), "b1", produceBatchSize=9,
+        tmp_path / "r.yaml", f"map-{unique}", bootstrap, fs_storage(root), "b1", produceBatchSize=9,
         topicMapping={unique: target}, partitionMapping={0: 1, 1: 0},
         pitr={"startTimestamp": start, "endTimestamp": end},
         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "auto"},
@@ -99,7 +95,7 @@ def test_manual_writes_a_plan_and_changes_no_group(workers, job_env, bootstrap, 
     root = tmp_path / "b"
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 1}, records_per_partition=40,
                                                                     groups={group: {(unique, 0): 10}}))
-    spec = restore_yaml(tmp_path / "r.yaml", f"man-{unique}", bootstrap, fs(root), "b1",
+    spec = restore_yaml(tmp_path / "r.yaml", f"man-{unique}", bootstrap, fs_storage(root), "b1",
                         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "manual"})
     assert submit(job_env, spec)["phase"] == "Completed"
     assert committed(bootstrap, group) == {}
@@ -115,7 +111,7 @@ def test_dry_run_strategy_changes_nothing_anywhere(workers, job_env, bootstrap, 
     root = tmp_path / "b"
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 1}, records_per_partition=20,
                                                                     groups={group: {(unique, 0): 10}}))
-    spec = restore_yaml(tmp_path / "r.yaml", f"dry-{unique}", bootstrap, fs(root), "b1",
+    spec = restore_yaml(tmp_path / "r.yaml", f"dry-{unique}", bootstrap, fs_storage(root), "b1",
                         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "dry_run"})
     status = submit(job_env, spec)
     assert status["phase"] == "Completed"
@@ -148,7 +144,7 @@ def test_failure_with_auto_rollback_restores_offsets_and_drops_created_topics(wo
     data[40] ^= 0xFF
     (root / bad).write_bytes(bytes(data))
     spec = restore_yaml(
-        tmp_path / "r.yaml", f"rb-{unique}", bootstrap, fs(root), "b1", produceBatchSize=10,
+        tmp_path / "r.yaml", f"rb-{unique}", bootstrap, fs_storage(root), "b1", produceBatchSize=10,
         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "auto"},
         rollback={"autoRollbackOnFailure": True},
     )
@@ -172,7 +168,7 @@ def test_rollback_on_demand_undoes_a_completed_restore(workers, job_env, bootstr
     root = tmp_path / "b"
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(
         topics={existing: 1, created: 1}, records_per_partition=30, groups={group: {(existing, 0): 20}}))
-    spec = restore_yaml(tmp_path / "r.yaml", f"rbd-{unique}", bootstrap, fs(root), "b1",
+    spec = restore_yaml(tmp_path / "r.yaml", f"rbd-{unique}", bootstrap, fs_storage(root), "b1",
                         offsetReset={"enabled": True, "consumerGroups": [group], "strategy": "auto"})
     status = submit(job_env, spec)
     assert status["phase"] == "Completed" and status["rollback"]["rollbackAvailable"] is True
@@ -193,7 +189,7 @@ def test_snapshot_expiry_deletes_old_snapshots_and_keeps_fresh_ones(workers, job
     root = tmp_path / "b"
     storage = FilesystemStorage(root)
     write_sample_backup(storage, "b1", SampleBackup(topics={unique: 1}, records_per_partition=5))
-    spec = restore_yaml(tmp_path / "r.yaml", f"exp-{unique}", bootstrap, fs(root), "b1")
+    spec = restore_yaml(tmp_path / "r.yaml", f"exp-{unique}", bootstrap, fs_storage(root), "b1")
     status = submit(job_env, spec)
     fresh = status["rollback"]["snapshotId"]
     admin = open_admin(cluster(bootstrap))

@@ -16,16 +16,12 @@ from restore_jobs.jobs import api, state
 from restore_jobs.storage.filesystem import FilesystemStorage
 from restore_jobs.storage.s3 import S3Storage
 from tests.e2e.conftest import run_cli
-from tests.e2e.test_restore_e2e import restore_yaml
+from tests.e2e.test_restore_e2e import fs_storage, restore_yaml
 from tests.fakes.flaky_proxy import FlakyProxy
 from tests.fakes.polling import eventually
 from tests.helpers import assert_restored, backup_records, committed_log, consume_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-def fs_storage(root) -> dict:
-    return {"storageType": "filesystem", "filesystem": {"path": str(root)}}
 
 
 def s3_backup(endpoint: str, secrets_dir, bucket: str, sample: SampleBackup) -> tuple[S3Storage, dict]:

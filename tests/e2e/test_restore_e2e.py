@@ -17,6 +17,11 @@ from tests.helpers import assert_restored, backup_records, consume_topic
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
+def fs_storage(root: Path) -> dict:
+    """The spec storage of a backup in directory ``root``."""
+    return {"storageType": "filesystem", "filesystem": {"path": str(root)}}
+
+
 def restore_yaml(path: Path, name: str, bootstrap: str, storage: dict, backup_id: str, **spec) -> Path:
     doc = {
         "apiVersion": "kafka.oso.sh/v1alpha1",
@@ -40,7 +45,7 @@ def test_filesystem_backup_restored_through_workers(workers, job_env, bootstrap,
     mapping = {t: f"restored-{t}" for t in sample.topics}
     spec_file = restore_yaml(
         tmp_path / "restore.yaml", f"fs-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1", topicMapping=mapping,
+        fs_storage(root), "b1", topicMapping=mapping,
     )
     result = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
     assert result.returncode == 0, result.stderr + workers.logs()[-5000:]
@@ -71,7 +76,7 @@ def test_units_run_in_parallel_across_workers(workers, job_env, bootstrap, tmp_p
     write_sample_backup(FilesystemStorage(root), "b1", sample)
     spec_file = restore_yaml(
         tmp_path / "restore.yaml", f"par-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1", produceBatchSize=100,
+        fs_storage(root), "b1", produceBatchSize=100,
     )
     result = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
     assert result.returncode == 0, result.stderr
@@ -93,7 +98,7 @@ def test_resubmitting_the_same_file_attaches_to_the_same_job(workers, job_env, b
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 1}, records_per_partition=20))
     spec_file = restore_yaml(
         tmp_path / "r.yaml", f"same-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1",
+        fs_storage(root), "b1",
     )
     first = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
     second = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
@@ -112,7 +117,7 @@ def test_permanent_unit_failure_fails_the_job_with_its_error(workers, job_env, b
     (root / bad).write_bytes(bytes(data))
     spec_file = restore_yaml(
         tmp_path / "r.yaml", f"bad-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1",
+        fs_storage(root), "b1",
     )
     result = run_cli(job_env, "submit", str(spec_file), "--wait", "--json")
     assert result.returncode == 1
@@ -130,7 +135,7 @@ def test_status_and_list_commands(workers, job_env, bootstrap, tmp_path, unique)
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 1}, records_per_partition=10))
     spec_file = restore_yaml(
         tmp_path / "r.yaml", f"st-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1",
+        fs_storage(root), "b1",
     )
     job_id = json.loads(run_cli(job_env, "submit", str(spec_file), "--wait", "--json").stdout)["jobId"]
     status = run_cli(job_env, "status", job_id, "--json")
@@ -158,7 +163,7 @@ def test_manual_submission_with_celery_call(workers, job_env, bootstrap, tmp_pat
     write_sample_backup(FilesystemStorage(root), "b1", SampleBackup(topics={unique: 2}, records_per_partition=15))
     spec_file = restore_yaml(
         tmp_path / "r.yaml", f"call-{unique}", bootstrap,
-        {"storageType": "filesystem", "filesystem": {"path": str(root)}}, "b1",
+        fs_storage(root), "b1",
     )
     doc = yaml.safe_load(spec_file.read_text())
     called = subprocess.run(
