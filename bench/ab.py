@@ -27,6 +27,8 @@ from pathlib import Path
 from bench.dataset import Dataset, make_backup
 from bench.system import run_job
 from restore_jobs.demo.stack import Stack
+from restore_jobs.kafka.factory import open_admin
+from restore_jobs.spec.model import KafkaCluster
 
 _CHILD = """
 import json, sys, time
@@ -34,22 +36,31 @@ from pathlib import Path
 from bench.dataset import make_backup
 from bench.system import restore_spec, run_engine
 root, records, partitions, bootstrap, batch = sys.argv[1], *map(int, sys.argv[2:4]), sys.argv[4], int(sys.argv[5])
+target = sys.argv[6]
 data = make_backup(Path(root), records, partitions)
-out = run_engine(restore_spec(data, bootstrap, f"ab-{time.time_ns()}", batch), data, threads=partitions)
-print(json.dumps({"seconds": out.seconds, "records": out.records, "bytes": out.bytes}))
+cpu = time.process_time()
+out = run_engine(restore_spec(data, bootstrap, target, batch), data, threads=partitions)
+cpu = time.process_time() - cpu
+print(json.dumps({"seconds": out.seconds, "records": out.records, "bytes": out.bytes, "cpu": cpu}))
 """
 
 
-def engine_in(tree: Path, data: Dataset, bootstrap: str, batch: int) -> float:
-    """MB/s of one engine run with ``tree``'s code, in a fresh process."""
+def engine_in(tree: Path, data: Dataset, bootstrap: str, batch: int) -> tuple[float, float]:
+    """MB/s of one engine run with ``tree``'s code, in a fresh process, and the CPU time it took
+    per record in µs (all its threads, librdkafka's included): the work, which other load on the
+    machine disturbs much less than the speed."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    target = f"ab-{time.time_ns()}"
     argv = [sys.executable, "-c", _CHILD, str(data.root), str(data.records), str(data.partitions), bootstrap,
-            str(batch)]
-    out = subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True, text=True)
+            str(batch), target]
+    try:
+        out = subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True, text=True)
+    finally:
+        _drop(bootstrap, target)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["records"] != data.records:
         raise RuntimeError(f"{tree}: {result['records']} records written, expected {data.records}")
-    return result["bytes"] / 1e6 / result["seconds"]
+    return result["bytes"] / 1e6 / result["seconds"], result["cpu"] / result["records"] * 1e6
 
 
 def job_in(tree: Path, stack: Stack, data: Dataset, batch: int) -> float:
@@ -67,7 +78,18 @@ def job_in(tree: Path, stack: Stack, data: Dataset, batch: int) -> float:
         out = run_job(restore_spec(data, stack.bootstrap, target, batch), target, 600)
     finally:
         stack.kill("ab", signal.SIGTERM)
+        _drop(stack.bootstrap, target)
     return out.bytes / 1e6 / out.seconds
+
+
+def _drop(bootstrap: str, topic: str) -> None:
+    """Deletes a run's target topic: a broker holding every earlier run's records in memory slows
+    down run after run, which would blur the comparison."""
+    admin = open_admin(KafkaCluster([bootstrap]))
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,18 +109,25 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_servers()
         data = make_backup(scratch / "backup", args.records, args.partitions)
         speeds: dict[str, list[float]] = {"A": [], "B": []}
+        cpu: dict[str, list[float]] = {"A": [], "B": []}
         for i in range(args.rounds):
             for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
                 if args.path == "c":
-                    mbs = engine_in(trees[name], data, stack.bootstrap, args.batch_size)
+                    mbs, us = engine_in(trees[name], data, stack.bootstrap, args.batch_size)
+                    cpu[name].append(us)
                 else:
                     mbs = job_in(trees[name], stack, data, args.batch_size)
                 speeds[name].append(mbs)
                 print(f"round {i + 1} {name}: {mbs:.1f} MB/s", file=sys.stderr, flush=True)
         a, b = (statistics.median(speeds[n]) for n in ("A", "B"))
-        print(json.dumps({"path": args.path, "partitions": args.partitions, "records": args.records,
-                          "A": [round(v, 1) for v in speeds["A"]], "B": [round(v, 1) for v in speeds["B"]],
-                          "median_A": round(a, 1), "median_B": round(b, 1), "B/A": round(b / a, 3)}))
+        result = {"path": args.path, "partitions": args.partitions, "records": args.records,
+                  "A": [round(v, 1) for v in speeds["A"]], "B": [round(v, 1) for v in speeds["B"]],
+                  "median_A": round(a, 1), "median_B": round(b, 1), "B/A": round(b / a, 3)}
+        if args.path == "c":
+            cpu_a, cpu_b = (statistics.median(cpu[n]) for n in ("A", "B"))
+            result |= {"cpu_us_per_record_A": round(cpu_a, 2), "cpu_us_per_record_B": round(cpu_b, 2),
+                       "cpu B/A": round(cpu_b / cpu_a, 3)}
+        print(json.dumps(result))
         return 0
     finally:
         stack.stop()

@@ -1,5 +1,6 @@
 """Where the time goes: py-spy samples a process (this one, or a worker's pool process) while a
-restore runs, and the samples of the unit's thread are summed per function.
+restore runs, and the samples of each of a unit's two threads (the one that sends and commits, and
+the one that reads and decodes ahead of it) are summed per function.
 
 Sampling includes idle time (``--idle``), so waits on the broker (flush, transaction commit)
 show up with their wall-clock share, next to the Python work (decode, send). ``pip install
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
-UNIT_FRAME = "_Writer.run"  # every stack of a unit's thread passes through this frame
+# Every stack of a unit's thread passes through one of these frames.
+THREADS = {"sending thread": "_Writer.run", "read-ahead thread": "read (restore_jobs/restore/readahead.py"}
 _LINE = re.compile(r":\d+\)$")
 
 
@@ -39,12 +41,13 @@ def py_spy() -> str | None:
     )
 
 
-def sampled(pids: list[int], out: Path, action: Callable[[], T], rate: int = 250) -> tuple[T, Profile]:
-    """Runs ``action`` while py-spy samples each of ``pids``; the profile covers the stacks of all of
-    them (only the one running the unit contributes). Empty, with a note, without py-spy."""
+def sampled(pids: list[int], out: Path, action: Callable[[], T], rate: int = 250) -> tuple[T, dict[str, Profile]]:
+    """Runs ``action`` while py-spy samples each of ``pids``; a profile per unit thread (``THREADS``)
+    over the stacks of all of them (only the one running the unit contributes). Empty, with a note,
+    without py-spy."""
     binary = py_spy()
     if binary is None:
-        return action(), Profile(note="py-spy not installed (pip install py-spy): no profile")
+        return action(), {"": Profile(note="py-spy not installed (pip install py-spy): no profile")}
     files = [out.with_name(f"{out.name}.{pid}") for pid in pids]
     spies = [
         subprocess.Popen(
@@ -64,11 +67,11 @@ def sampled(pids: list[int], out: Path, action: Callable[[], T], rate: int = 250
             errors.append(spy.communicate(timeout=60)[1].decode(errors="replace"))
     raw = "".join(path.read_text() for path in files if path.exists())
     if not raw:
-        return result, Profile(note=f"py-spy wrote no profile: {' '.join(errors)[-500:]}")
-    return result, summarize(raw)
+        return result, {"": Profile(note=f"py-spy wrote no profile: {' '.join(errors)[-500:]}")}
+    return result, {thread: summarize(raw, within=frame) for thread, frame in THREADS.items()}
 
 
-def summarize(raw: str, top: int = 15, within: str = UNIT_FRAME) -> Profile:
+def summarize(raw: str, within: str, top: int = 15) -> Profile:
     """Self and cumulative shares of the sampled stacks that pass through ``within``."""
     self_counts: Counter[str] = Counter()
     total_counts: Counter[str] = Counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 from bench.profile import Profile
 
+MIB = 1 << 20
 MB = 1_000_000  # throughput is payload (key + value + headers) in 10^6 bytes per second
 
 PATHS = {
@@ -29,7 +31,8 @@ class Run:
     client: str
     partitions: int
     workers: int  # Celery worker processes; 0 in process
-    batch_size: int  # produceBatchSize = records per transaction (c, d)
+    batch_size: int  # produceBatchSize = records per transaction at least (c, d)
+    min_txn_bytes: int  # KAFKA_RESTORE_MIN_TRANSACTION_BYTES: payload per transaction at least (c, d)
     seconds: float
     records: int
     bytes: int
@@ -37,8 +40,8 @@ class Run:
     cpu_s: dict[str, float] = field(default_factory=dict)  # broker, bench process, workers -> CPU seconds
 
     @property
-    def key(self) -> tuple[str, str, int, int, int]:
-        return (self.path, self.client, self.partitions, self.workers, self.batch_size)
+    def key(self) -> tuple[str, str, int, int, int, int]:
+        return (self.path, self.client, self.partitions, self.workers, self.batch_size, self.min_txn_bytes)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Summary:
     partitions: int
     workers: int
     batch_size: int
+    min_txn_bytes: int
     repeats: int
     seconds: float  # median
     records: int
@@ -88,20 +92,21 @@ class Results:
         for run in self.runs:
             groups.setdefault(run.key, []).append(run)
         out = []
-        for (path, client, partitions, workers, batch), runs in groups.items():
+        for (path, client, partitions, workers, batch, txn_bytes), runs in groups.items():
             peaks = [v for r in runs for v in r.peak_rss_mib.values()]
             cpu = {name: round(statistics.median(r.cpu_s.get(name, 0.0) for r in runs), 2) for name in runs[0].cpu_s}
-            out.append(Summary(path, client, partitions, workers, batch, len(runs),
+            out.append(Summary(path, client, partitions, workers, batch, txn_bytes, len(runs),
                                statistics.median(r.seconds for r in runs), runs[0].records, runs[0].bytes,
                                max(peaks, default=0.0), cpu))
         return out
 
     def find(self, path: str, partitions: int, workers: int = 0, client: str = "confluent") -> Summary | None:
-        """The summary of a configuration; c and d at the run's produceBatchSize."""
-        batch = 0 if path in "ab" else self.settings["batch_size"]
+        """The summary of a configuration; c and d at the run's produceBatchSize and minimum
+        transaction size."""
+        batch, txn_bytes = (0, 0) if path in "ab" else (self.settings["batch_size"], self.settings["min_txn_bytes"])
         return next((s for s in self.summaries()
-                     if (s.path, s.client, s.partitions, s.workers, s.batch_size)
-                     == (path, client, partitions, workers, batch)), None)
+                     if (s.path, s.client, s.partitions, s.workers, s.batch_size, s.min_txn_bytes)
+                     == (path, client, partitions, workers, batch, txn_bytes)), None)
 
     def ratios(self) -> dict[str, dict[str, float]]:
         """name -> partitions -> ratio of throughputs (medians)."""
@@ -187,7 +192,8 @@ def markdown(res: Results) -> str:
         f"{m['broker']}.",
         f"Data: {s['records']} records of {s['value_bytes']} B values, 16 B keys, 4 headers (2 small + OSO's "
         f"x-original-offset/timestamp), zstd segments; kafka-python runs: {s['kp_records']} records. "
-        f"produceBatchSize {s['batch_size']}. Medians of {s['repeats']} repeats; MB = 10^6 bytes of payload "
+        f"produceBatchSize {s['batch_size']}, transactions of at least {s['min_txn_bytes'] / MIB:g} MiB "
+        f"(KAFKA_RESTORE_MIN_TRANSACTION_BYTES). Medians of {s['repeats']} repeats; MB = 10^6 bytes of payload "
         "(key + value + headers).",
         "",
         "## Throughput",
@@ -199,7 +205,7 @@ def markdown(res: Results) -> str:
               " / ".join(f"{x.cpu_s.get(k, 0):.2f}" for k in ("broker", "bench", "workers")),
               f"{sum(x.cpu_s.values()) / x.seconds:.2f}"]
              for x in sorted(res.summaries(), key=lambda x: (x.client, x.partitions, x.path, x.workers))
-             if x.batch_size == s["batch_size"] or x.path in "ab"],
+             if (x.batch_size, x.min_txn_bytes) == (s["batch_size"], s["min_txn_bytes"]) or x.path in "ab"],
         ),
         "",
         "## Ratios (medians; target in brackets)",
@@ -213,14 +219,14 @@ def markdown(res: Results) -> str:
     ))
     parts += ["", "## Scaling of the full path (d), MB/s", _scaling(res)]
     sweep = [x for x in res.summaries() if x.path == "c" and x.partitions == s["sweep_partitions"]]
-    if len({x.batch_size for x in sweep}) > 1:
+    if len({x.min_txn_bytes for x in sweep}) > 1:
         base = res.find("c", s["sweep_partitions"])
-        parts += ["", f"## Transaction size: engine (c), P={s['sweep_partitions']}, one transaction per "
-                  "produceBatchSize records", _table(
-                      ["produceBatchSize", "transactions", "median s", "MB/s", "vs default"],
-                      [[x.batch_size, -(-x.records // x.batch_size), f"{x.seconds:.2f}", f"{x.mb_per_s:.1f}",
-                        f"{x.mb_per_s / base.mb_per_s:.2f}" if base else "-"]
-                       for x in sorted(sweep, key=lambda x: x.batch_size)])]
+        parts += ["", f"## Transaction size: engine (c), P={s['sweep_partitions']}, produceBatchSize "
+                  f"{s['batch_size']}, KAFKA_RESTORE_MIN_TRANSACTION_BYTES varied", _table(
+                      ["minimum transaction", "records per transaction", "median s", "MB/s", "vs default"],
+                      [[f"{x.min_txn_bytes / MIB:g} MiB", _per_transaction(x), f"{x.seconds:.2f}",
+                        f"{x.mb_per_s:.1f}", f"{x.mb_per_s / base.mb_per_s:.2f}" if base else "-"]
+                       for x in sorted(sweep, key=lambda x: x.min_txn_bytes)])]
     if res.memory:
         parts += ["", "## Memory: peak RSS per worker pool process while restoring (full path)", _table(
             ["backup (uncompressed)", "on disk", "records", "P", "W", "seconds", "MB/s", "peak RSS per worker MiB"],
@@ -232,11 +238,17 @@ def markdown(res: Results) -> str:
         if prof.note:
             parts.append(prof.note)
             continue
-        parts.append(f"{prof.samples} samples of the unit's thread, wall clock (idle included).")
+        parts.append(f"{prof.samples} samples of this thread, wall clock (idle included).")
         parts += ["", _table(["cumulative", "function"], [[f"{v:.1%}", f"`{k}`"] for k, v in prof.total_share]),
                   "", _table(["self", "line"], [[f"{v:.1%}", f"`{k}`"] for k, v in prof.self_share])]
     parts += ["", "## Settings", "```json", json.dumps(s, indent=2), "```", ""]
     return "\n".join(parts)
+
+
+def _per_transaction(x: Summary) -> int:
+    """Whole batches of produceBatchSize records until the payload reaches the minimum."""
+    batch_bytes = x.batch_size * x.bytes / x.records
+    return x.batch_size * max(1, math.ceil(x.min_txn_bytes / batch_bytes))
 
 
 def _scaling(res: Results) -> str:

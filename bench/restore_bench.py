@@ -8,13 +8,14 @@ Paths, each writing the same records to its own target topic:
   c  our restore engine in this process, without Celery (restore_jobs.jobs.local.run_local)
   d  the full path: api.submit, Celery workers (one pool process each), polled until Completed;
      also with KAFKA_RESTORE_KAFKA_CLIENT=kafka-python in the workers, against b
-Then: produceBatchSize sweep of c, py-spy profiles of c and d, and peak RSS per worker while
+Then: a sweep of c over the minimum transaction size, py-spy profiles of c and d, and peak RSS per worker while
 restoring backups of growing size. Results: bench/results/latest.{json,md} (git-ignored).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import shutil
@@ -28,16 +29,16 @@ from pathlib import Path
 from bench import producers
 from bench.dataset import Dataset, Row, make_backup, payload_bytes, records_for
 from bench.profile import sampled
-from bench.report import MemoryCheck, Results, Run, machine
+from bench.report import MIB, MemoryCheck, Results, Run, machine
 from bench.system import Outcome, Workers, cpu_seconds, restore_spec, run_engine, run_job
 from restore_jobs.demo.stack import Stack
+from restore_jobs.jobs.context import min_transaction_bytes
 from restore_jobs.kafka.client import ClientName
 from restore_jobs.kafka.config import ClientConfig
 from restore_jobs.kafka.confluent_client import producer_settings
 from restore_jobs.kafka.factory import open_admin
 from restore_jobs.spec import model
 
-MIB = 1 << 20
 WARMUP_TOPIC = "bench-warmup"
 
 
@@ -59,8 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int_list, default=[1, 2], help="worker process counts W (default 1,2)")
     p.add_argument("--repeats", type=int, default=3, help="repeats per configuration; medians reported (default 3)")
     p.add_argument("--batch-size", type=int, default=1000, help="produceBatchSize for c and d (default 1000)")
-    p.add_argument("--batch-sweep", type=int_list, default=[1000, 5000, 20000],
-                   help="produceBatchSize values for the transaction-size sweep of c ('' to skip)")
+    p.add_argument("--txn-sweep", type=int_list, default=[0, 1, 16],
+                   help="minimum transaction sizes in MiB for the transaction-size sweep of c, beside the "
+                        "worker default ('' to skip; default 0,1,16)")
     p.add_argument("--kp-records", type=int, default=20_000,
                    help="records for b and d with kafka-python (default 20000)")
     p.add_argument("--kp-partitions", type=int, default=1, help="partitions for the kafka-python runs (default 1)")
@@ -86,7 +88,8 @@ class Bench:
         self.results = Results(machine(), {
             "records": args.records, "value_bytes": args.value_bytes, "partitions": args.partitions,
             "workers": args.workers, "repeats": args.repeats, "batch_size": args.batch_size,
-            "batch_sweep": args.batch_sweep, "sweep_partitions": args.partitions[0],
+            "min_txn_bytes": min_transaction_bytes(), "txn_sweep_mib": args.txn_sweep,
+            "sweep_partitions": args.partitions[0],
             "kp_records": args.kp_records, "kp_partitions": args.kp_partitions,
             "memory_mib": args.memory_mib, "memory_partitions": args.memory_partitions,
             "a_confluent_settings": producers.CONFLUENT_SETTINGS,
@@ -101,7 +104,7 @@ class Bench:
         root = self.scratch / f"backup-n{records}-p{partitions}-v{self.args.value_bytes}"
         return make_backup(root, records, partitions, self.args.value_bytes)
 
-    def measure(self, path: str, client: ClientName, data: Dataset, workers: int, batch: int,
+    def measure(self, path: str, client: ClientName, data: Dataset, workers: int, batch: int, txn_bytes: int,
                 go: Callable[[str], Outcome]) -> Run:
         """Runs ``go(target_topic)`` on a fresh topic, checks every record arrived, drops the topic."""
         target = f"bench-{path}-{client}-p{data.partitions}-w{workers}-{next(self.names)}"
@@ -114,11 +117,12 @@ class Bench:
         cpu = {name: round(cpu_seconds(pids) - before[name], 2) for name, pids in groups.items()}
         if outcome.records != data.records:
             raise RuntimeError(f"{path} into {target}: {outcome.records} records written, expected {data.records}")
-        run = Run(path, client, data.partitions, workers, batch, outcome.seconds, outcome.records, outcome.bytes,
-                  self.workers.peaks_mb() if workers else {}, cpu)
+        run = Run(path, client, data.partitions, workers, batch, txn_bytes, outcome.seconds, outcome.records,
+                  outcome.bytes, self.workers.peaks_mb() if workers else {}, cpu)
         self.admin.delete_topics([target])
         self.results.runs.append(run)
-        log(f"{path} {client} P={data.partitions} W={workers} batch={batch}: {outcome.seconds:.2f}s "
+        log(f"{path} {client} P={data.partitions} W={workers} batch={batch} txn>={txn_bytes / MIB:g}MiB: "
+            f"{outcome.seconds:.2f}s "
             f"{outcome.bytes / 1e6 / outcome.seconds:.1f} MB/s")
         return run
 
@@ -129,15 +133,16 @@ class Bench:
             self.admin.create_topics({target: data.partitions, WARMUP_TOPIC: 1})
             return Outcome(produce(self.bootstrap, target, rows, WARMUP_TOPIC), len(rows), payload)
 
-        return self.measure(path, client, data, 0, 0, go)
+        return self.measure(path, client, data, 0, 0, 0, go)
 
-    def engine(self, data: Dataset, batch: int) -> Run:
-        return self.measure("c", "confluent", data, 0, batch, lambda t: run_engine(
-            restore_spec(data, self.bootstrap, t, batch), data, threads=data.partitions))
+    def engine(self, data: Dataset, txn_bytes: int | None = None) -> Run:
+        batch, txn_bytes = self.args.batch_size, min_transaction_bytes() if txn_bytes is None else txn_bytes
+        return self.measure("c", "confluent", data, 0, batch, txn_bytes, lambda t: run_engine(
+            restore_spec(data, self.bootstrap, t, batch), data, threads=data.partitions, txn_bytes=txn_bytes))
 
     def job(self, data: Dataset, workers: int, client: ClientName) -> Run:
-        batch = self.args.batch_size
-        return self.measure("d", client, data, workers, batch, lambda t: run_job(
+        batch = self.args.batch_size  # the workers' minimum transaction size is their environment's
+        return self.measure("d", client, data, workers, batch, min_transaction_bytes(), lambda t: run_job(
             restore_spec(data, self.bootstrap, t, batch), t, self.args.timeout))
 
     # ------------------------------------------------------------------ phases
@@ -149,17 +154,20 @@ class Bench:
             for p in a.partitions:
                 data = self.dataset(a.records, p)
                 rows = data.rows() if w == a.workers[0] else []
+                # The bare producers' records, held here for the runs, would otherwise be rescanned by
+                # every full collection c triggers; a worker freezes its startup heap the same way.
+                gc.freeze()
                 payload = payload_bytes(rows)
                 for _ in range(a.repeats):
                     if rows:
                         self.bare("a", "confluent", data, rows, payload)
-                        self.engine(data, a.batch_size)
+                        self.engine(data)
                     self.job(data, w, "confluent")
         sweep_data = self.dataset(a.records, a.partitions[0])
-        for batch in a.batch_sweep:
-            if batch != a.batch_size:
+        for mib in a.txn_sweep:
+            if mib * MIB != min_transaction_bytes():
                 for _ in range(a.repeats):
-                    self.engine(sweep_data, batch)
+                    self.engine(sweep_data, mib * MIB)
         if not a.no_profile:
             self.profiles(sweep_data)
         for size in a.memory_mib:
@@ -172,13 +180,15 @@ class Bench:
     def profiles(self, data: Dataset) -> None:
         log("profiling c and d with py-spy")
         out = self.scratch / "profile"
-        _, self.results.profiles[f"c (engine in one process), P={data.partitions}"] = sampled(
-            [os.getpid()], out.with_suffix(".c"), lambda: self.engine(data, self.args.batch_size))
+        _, found = sampled([os.getpid()], out.with_suffix(".c"), lambda: self.engine(data))
         self.results.runs.pop()  # profiled runs are slower; keep them out of the medians
+        for thread, profile in found.items():
+            self.results.profiles[f"c (engine in one process), P={data.partitions} {thread}".strip()] = profile
         pids = [pid for group in self.workers.pool_pids().values() for pid in group]
-        _, self.results.profiles[f"d (worker pool process), P={data.partitions}"] = sampled(
-            pids, out.with_suffix(".d"), lambda: self.job(data, len(self.workers.names), "confluent"))
+        _, found = sampled(pids, out.with_suffix(".d"), lambda: self.job(data, len(self.workers.names), "confluent"))
         self.results.runs.pop()
+        for thread, profile in found.items():
+            self.results.profiles[f"d (worker pool process), P={data.partitions} {thread}".strip()] = profile
 
     def memory_check(self, size_mib: int) -> None:
         records = records_for(size_mib * MIB, self.args.value_bytes)

@@ -38,10 +38,13 @@ def restore_spec(data: Dataset, bootstrap: str, target: str, batch_size: int) ->
     )
 
 
-def run_engine(spec: model.RestoreSpec, data: Dataset, threads: int, client: ClientName = "confluent") -> Outcome:
-    """(c): plan, create the topic, one thread and one transactional producer per partition, finalize."""
+def run_engine(
+    spec: model.RestoreSpec, data: Dataset, threads: int, client: ClientName = "confluent", txn_bytes: int | None = None
+) -> Outcome:
+    """(c): plan, create the topic, one thread and one transactional producer per partition, finalize.
+    ``txn_bytes``: the minimum transaction size, else the environment's (as a worker)."""
     result = run_local(spec, data.storage, BACKUP_ID, job_id=f"bench-{time.time_ns()}", client=client,
-                       threads=threads)
+                       threads=threads, min_transaction_bytes=txn_bytes)
     return Outcome(result.seconds, result.records, result.bytes)
 
 

@@ -18,6 +18,11 @@ from restore_jobs import embedded
 
 _counter = itertools.count()
 
+# Tests reason about transactions of exactly produceBatchSize records (kill points, progress,
+# cancels): no minimum transaction size here, nor in the workers the tests start, unless a test
+# asks for one (tests of KAFKA_RESTORE_MIN_TRANSACTION_BYTES itself).
+os.environ.setdefault("KAFKA_RESTORE_MIN_TRANSACTION_BYTES", "0")
+
 
 @pytest.fixture(scope="session")
 def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -15,8 +15,9 @@ import json
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 import lz4.block
@@ -226,12 +227,18 @@ class _Chunks:
 
 def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[BackupRecord]:
     """The hot loop of every restore, one pass per record with its fields parsed inline: bounds are
-    checked before every slice, errors are built out of line. Each record carries its payload size."""
+    checked before every slice, errors are built out of line. Each record carries its payload size.
+
+    A header block whose layout was seen before in the segment is parsed by one struct call (see
+    ``_HeaderLayouts``): header keys and value lengths repeat from record to record, and parsing
+    them field by field costs more than the rest of the record."""
     refill = _Chunks(chunks).refill
     unpack_u32, unpack_fixed, unpack_i32, unpack_u16 = _U32.unpack_from, _unpack_fixed, _unpack_i32, _unpack_u16
     buf, pos, limit = b"", 0, 0
     count = 0
     names: dict[bytes, str] = {}  # header keys repeat from record to record: decoded once per segment
+    layouts = _HeaderLayouts()
+    known_layout = layouts.by_size.get
     while count < record_count:
         if pos + 4 > limit:
             buf, pos = refill(buf, pos, 4), 0
@@ -270,7 +277,18 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
             value = buf[p:q]
             p = q
             size += value_len
+        layout = known_layout(end - p)
+        if layout is not None:
+            unpack, check, expected, header_names, header_size = layout
+            fields = unpack(buf, p)
+            if check(fields) == expected:
+                headers = list(zip(header_names, fields[4::4], strict=True))
+                yield BackupRecord(offset, timestamp, record_key, value, headers, size + header_size)
+                pos = end
+                count += 1
+                continue
         (header_count,) = unpack_u16(buf, p)
+        block = p
         p += 2
         headers: list[tuple[str, bytes | None]] = []
         for h in range(header_count):
@@ -298,11 +316,47 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
                 headers.append((name, None))
         if p != end:
             raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
+        if header_count:
+            layouts.learn(buf[block:end], headers)
         yield BackupRecord(offset, timestamp, record_key, value, headers, size)
         pos = end
         count += 1
     if pos < limit or refill(buf, pos, 1):
         raise SegmentError(key, f"the body holds more data than record_count {record_count} records")
+
+
+# unpack, check, the values check must return, header keys, payload bytes of the headers
+_Layout = tuple[Callable[[bytes, int], tuple[Any, ...]], Callable[[tuple[Any, ...]], Any], tuple[Any, ...],
+                tuple[str, ...], int]
+
+
+class _HeaderLayouts:
+    """Header blocks already parsed in this segment, by byte length, each as one struct format.
+
+    A block is the header count, then per header its key length, key, value length and value. The
+    struct ``<H`` + ``H{k}si{v}s`` per header unpacks a block of the same layout in one call into
+    (count, k0, key0, v0, value0, k1, ...), so values sit at [4::4]. A block is taken as having a
+    known layout only when the count, every key length, key and value length it unpacks to equal
+    the layout's: then the struct parse is exactly the field-by-field parse. Blocks with a null
+    value are left to the field-by-field parse; so is everything once ``LIMIT`` layouts are known.
+    """
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self.by_size: dict[int, _Layout] = {}
+
+    def learn(self, block: bytes, headers: list[tuple[str, bytes | None]]) -> None:
+        if len(self.by_size) >= self.LIMIT or any(v is None for _, v in headers):
+            return
+        fields = [(len(raw), raw, len(value or b"")) for raw, value in
+                  ((name.encode("utf-8"), value) for name, value in headers)]
+        layout = struct.Struct("<H" + "".join(f"H{k}si{v}s" for k, _, v in fields))
+        check = itemgetter(0, *(i for j in range(len(headers)) for i in (1 + 4 * j, 2 + 4 * j, 3 + 4 * j)))
+        expected = (len(headers), *(x for field in fields for x in field))
+        size = sum(len(name) + len(value or b"") for name, value in headers)
+        self.by_size[len(block)] = (layout.unpack_from, check, expected,
+                                    tuple(name for name, _ in headers), size)
 
 
 def _header_name(raw: bytes, key: str, index: int, h: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -31,20 +33,34 @@ def by_topic(job_id: str) -> dict[str, dict[str, int]]:
     return totals
 
 
+@contextmanager
+def _until_ended(job_id: str) -> Iterator[Callable[[float], object]]:
+    """A pause between two polls that ends as soon as the job does (``state.set_phase`` announces
+    it), so a waiter sees the end at once instead of up to a poll later. An announcement missed
+    (Redis restarted, say) costs one poll, no more."""
+    pubsub = state.client().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(state.ended_channel(job_id))
+    try:
+        yield lambda seconds: pubsub.get_message(timeout=seconds)
+    finally:
+        pubsub.close()
+
+
 def wait_for_job(job_id: str, poll: float = 0.5, timeout: float | None = None) -> dict:
     """Wait quietly until the job ends (or ``timeout``); returns its last status."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        status = api.get_status(job_id) or api.vanished_status(job_id)
-        if status.get("phase") in TERMINAL_PHASES or (deadline is not None and time.monotonic() > deadline):
-            return status
-        time.sleep(poll)
+    with _until_ended(job_id) as pause:
+        while True:
+            status = api.get_status(job_id) or api.vanished_status(job_id)
+            if status.get("phase") in TERMINAL_PHASES or (deadline is not None and time.monotonic() > deadline):
+                return status
+            pause(poll)
 
 
 def wait_with_progress(job_id: str, console: Console, poll: float = 0.5, timeout: float | None = None) -> dict:
     """Show a bar per topic until the job ends; returns its final status."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    with Progress(
+    with _until_ended(job_id) as pause, Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -69,7 +85,7 @@ def wait_with_progress(job_id: str, console: Console, poll: float = 0.5, timeout
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 return status
-            time.sleep(poll)
+            pause(poll)
 
 
 def summary_table(job_id: str, status: dict) -> Table:

@@ -7,6 +7,7 @@ this process's memory only and never travel through Redis or task arguments.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +25,19 @@ from . import state
 
 class JobConfigError(Exception):
     """The job cannot run as specified (no storage, no backup id). Not retriable."""
+
+
+MIN_TRANSACTION_BYTES = "KAFKA_RESTORE_MIN_TRANSACTION_BYTES"
+DEFAULT_MIN_TRANSACTION_BYTES = 4 << 20
+
+
+def min_transaction_bytes() -> int:
+    """The least payload a unit's transaction holds (``UnitRunner.min_batch_bytes``): the
+    worker's setting, as the engine's commit cost depends on the cluster, not on the restore."""
+    raw = os.environ.get(MIN_TRANSACTION_BYTES, str(DEFAULT_MIN_TRANSACTION_BYTES))
+    if not raw.isdigit():
+        raise ValueError(f"{MIN_TRANSACTION_BYTES}: expected a whole number of bytes, got {raw!r}")
+    return int(raw)
 
 
 @dataclass

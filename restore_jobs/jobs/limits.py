@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import redis
+from redis.client import Pipeline
 
 # KEYS[1] bucket hash; ARGV rate, amount, now. Returns seconds to wait (string, for precision).
 _TAKE = """
@@ -47,20 +48,24 @@ return 0
 
 
 class RateLimiter:
-    def __init__(self, r: redis.Redis, key: str, records_per_sec: int, bytes_per_sec: int):
-        self.r, self.key = r, key
+    def __init__(self, key: str, records_per_sec: int, bytes_per_sec: int):
         self.limits = [(f"{key}:records", records_per_sec), (f"{key}:bytes", bytes_per_sec)]
-        self._take = r.register_script(_TAKE)
 
-    def acquire(self, records: int, nbytes: int) -> float:
-        """Take tokens for a batch and sleep as long as the job's rates require. Returns the wait."""
-        wait = 0.0
+    def take(self, pipe: Pipeline, records: int, nbytes: int) -> int:
+        """Queue a batch's takes on ``pipe``, to share the round trip of the unit's check-in
+        (``EVAL``: see ``state.check_in``). Returns how many replies they add at its end; ``wait``
+        turns those into the seconds to sleep."""
+        now = time.time()
+        queued = 0
         for (key, rate), amount in zip(self.limits, (records, nbytes), strict=True):
             if rate > 0 and amount > 0:
-                wait = max(wait, float(self._take(keys=[key], args=[rate, amount, time.time()])))
-        if wait > 0:
-            time.sleep(wait)
-        return wait
+                pipe.eval(_TAKE, 1, key, rate, amount, now)
+                queued += 1
+        return queued
+
+    @staticmethod
+    def wait(replies: list[str]) -> float:
+        return max((float(r) for r in replies), default=0.0)
 
 
 class ConcurrencySlots:
@@ -73,6 +78,12 @@ class ConcurrencySlots:
         if self.limit <= 0:
             return True
         return bool(self._acquire(keys=[self.key], args=[member, self.limit, time.time(), self.lease]))
+
+    def renew(self, pipe: Pipeline, member: str) -> None:
+        """Queue the renewal of a held slot's lease on ``pipe`` (``EVAL``: see ``state.check_in``).
+        Nothing without a concurrency limit."""
+        if self.limit > 0:
+            pipe.eval(_ACQUIRE, 1, self.key, member, self.limit, time.time(), self.lease)
 
     def release(self, member: str) -> None:
         if self.limit > 0:

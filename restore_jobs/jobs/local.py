@@ -19,7 +19,7 @@ from restore_jobs.spec.model import RestoreSpec
 from restore_jobs.storage.base import BackupStorage
 from restore_jobs.storage.secrets import SecretResolver
 
-from . import steps
+from . import context, steps
 
 
 @dataclass
@@ -70,8 +70,10 @@ def run_local(
     client: ClientName | None = None,
     threads: int = 1,
     secrets: SecretResolver | None = None,
+    min_transaction_bytes: int | None = None,
 ) -> LocalResult:
     started = time.perf_counter()
+    min_bytes = context.min_transaction_bytes() if min_transaction_bytes is None else min_transaction_bytes
     admin = open_admin(spec.kafka_cluster, secrets, client)
     try:
         manifest = load_manifest(storage, backup_id)
@@ -100,7 +102,8 @@ def run_local(
                 ranges: list[MappingRange] = []
             else:
                 hooks = MemoryHooks()
-                counters = UnitRunner(storage, admin, producer, job_id, spec.produce_batch_size).run(unit, hooks)
+                runner = UnitRunner(storage, admin, producer, job_id, spec.produce_batch_size, min_bytes)
+                counters = runner.run(unit, hooks)
                 ranges = hooks.committed_ranges(counters)
             with lock:
                 results[unit.name] = counters

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.client import Pipeline
 from redis.retry import Retry
 
 from restore_jobs.restore.checkpoint import UnitCounters
@@ -30,13 +31,29 @@ JOB_INDEX = f"{PREFIX}:jobs"
 # How long an ended job's state stays in Redis (``kafka-restore status``, on-demand rollback).
 JOB_RETENTION = int(os.environ.get("KAFKA_RESTORE_JOB_RETENTION", str(7 * 24 * 3600)))
 
-# Only a non-terminal phase may be replaced; the script makes check-and-set atomic.
+# Only a non-terminal phase may be replaced; the script makes check-and-set atomic and writes the
+# phase's fields with it, so no reader sees the new phase beside the previous phase's message.
+# KEYS[1] job hash; ARGV phase, n, the n phases that block the move, then field/value pairs
+# (start_time is kept once set: the first Running).
 _SET_PHASE = """
 local current = redis.call('HGET', KEYS[1], 'phase')
 if not current then return 0 end
-for i = 2, #ARGV do if current == ARGV[i] then return 0 end end
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do if current == ARGV[i] then return 0 end end
 redis.call('HSET', KEYS[1], 'phase', ARGV[1])
+for i = 3 + n, #ARGV, 2 do
+  if ARGV[i] == 'start_time' then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 return 1
+"""
+
+# KEYS job hash, leases hash; ARGV task, lease end. 1 when the job is to stop, else renews the lease.
+_CHECK_IN = """
+local job = redis.call('HMGET', KEYS[1], 'phase', 'stop')
+if not job[1] or job[2] then return 1 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 0
 """
 
 
@@ -127,24 +144,27 @@ def set_phase(
     ``allow_from``, e.g. Failed -> RolledBack). True when it moved."""
     r = client()
     blocked = sorted(TERMINAL_PHASES - set(allow_from))
-    moved = bool(r.eval(_SET_PHASE, 1, job_key(job_id), phase, *blocked))
-    if moved:
-        fields: dict[str, str] = {}
-        if message is not None:
-            fields["message"] = message
-        if phase in TERMINAL_PHASES:
-            fields["completion_time"] = now_iso()
-            fields["completed_at"] = str(time.time())
-        if phase == "Running" and not r.hexists(job_key(job_id), "start_time"):
-            fields["start_time"] = now_iso()
-        if fields:
-            r.hset(job_key(job_id), mapping=fields)
-        if phase in TERMINAL_PHASES:
-            _expire(r, job_id)
+    fields: dict[str, str] = {}
+    if message is not None:
+        fields["message"] = message
+    if phase in TERMINAL_PHASES:
+        fields["completion_time"] = now_iso()
+        fields["completed_at"] = str(time.time())
+    if phase == "Running":
+        fields["start_time"] = now_iso()
+    pairs = [item for field in fields.items() for item in field]
+    moved = bool(r.eval(_SET_PHASE, 1, job_key(job_id), phase, len(blocked), *blocked, *pairs))
+    if moved and phase in TERMINAL_PHASES:
+        _end(r, job_id, phase)
     return moved
 
 
-def _expire(r: redis.Redis, job_id: str) -> None:
+def ended_channel(job_id: str) -> str:
+    """Where ``set_phase`` announces that the job ended, so a waiter need not poll to notice."""
+    return f"{job_key(job_id)}:ended"
+
+
+def _end(r: redis.Redis, job_id: str, phase: str) -> None:
     """An ended job's keys go after JOB_RETENTION, so Redis does not grow with every restore ever
     run. Running the job again afterwards is still a no-op: its units' checkpoints are in Kafka."""
     units = r.hkeys(units_key(job_id))
@@ -152,6 +172,7 @@ def _expire(r: redis.Redis, job_id: str) -> None:
     for key in (job_key(job_id), units_key(job_id), leases_key(job_id), *(mapping_key(job_id, u) for u in units)):
         pipe.expire(key, JOB_RETENTION)
     pipe.zremrangebyscore(JOB_INDEX, "-inf", time.time() - JOB_RETENTION)
+    pipe.publish(ended_channel(job_id), phase)
     pipe.execute()
 
 
@@ -163,6 +184,15 @@ def once(job_id: str, name: str) -> bool:
 
 def set_unit(job_id: str, unit: str, state: UnitState) -> None:
     client().hset(units_key(job_id), unit, json.dumps(asdict(state)))
+
+
+def add_units(job_id: str, units: dict[str, UnitState]) -> None:
+    """Record the units not recorded yet, in one round trip: a redelivered prepare keeps the
+    counters of the units that ran."""
+    pipe = client().pipeline(transaction=False)
+    for name, unit in units.items():
+        pipe.hsetnx(units_key(job_id), name, json.dumps(asdict(unit)))
+    pipe.execute()
 
 
 def get_unit(job_id: str, unit: str) -> UnitState | None:
@@ -220,20 +250,20 @@ def load_mapping(job_id: str, unit: str, position: int) -> list[dict[str, Any]]:
     return out
 
 
-def cancel_requested(job_id: str) -> bool:
-    """True when the job was cancelled or failed, or its state vanished (Redis lost its data):
-    then nothing may go on writing for it."""
+def check_in(pipe: Pipeline, job_id: str, task: str, until: float) -> None:
+    """Queue a unit's check-in on ``pipe``, to share one round trip with what else its batch needs
+    (rate-limit tokens, its concurrency slot): its reply is 1 when the job is to stop (cancelled,
+    failed, or its state vanished), else the lease is renewed. ``EVAL``, not a registered script:
+    a pipeline holding scripts asks Redis whether they exist on every execute, a round trip more;
+    the server caches the compiled script anyway."""
+    pipe.eval(_CHECK_IN, 2, job_key(job_id), leases_key(job_id), task, str(until))
+
+
+def stopped(job_id: str) -> bool:
+    """True when no task may act for the job any more: it ended, was asked to stop, or its state
+    vanished (see ``is_lost``). Two fields, not the whole hash with its spec and unit plans."""
     phase, stop = client().hmget(job_key(job_id), ["phase", "stop"])
-    return phase is None or stop is not None
-
-
-def check_in(job_id: str, task: str, until: float) -> bool:
-    """``renew_lease`` and ``cancel_requested`` in one round trip; True when the job is to stop."""
-    pipe = client().pipeline(transaction=False)
-    pipe.hset(leases_key(job_id), task, str(until))
-    pipe.hmget(job_key(job_id), ["phase", "stop"])
-    _, (phase, stop) = pipe.execute()
-    return phase is None or stop is not None
+    return phase is None or phase in TERMINAL_PHASES or stop is not None
 
 
 def is_lost(job: dict[str, str]) -> bool:

@@ -29,12 +29,12 @@ from restore_jobs.restore.offset_mapping import MappingRange, OffsetMapping
 from restore_jobs.restore.plan import RestorePlan, UnitPlan, check_segments, plan_restore
 from restore_jobs.restore.unit import UnitCancelled, UnitRunner, count_unit, final_position
 from restore_jobs.spec import dump_status
-from restore_jobs.spec.model import TERMINAL_PHASES, CircuitBreaker, RestoreStatus
+from restore_jobs.spec.model import CircuitBreaker, RestoreStatus
 from restore_jobs.storage.base import BackupStorage
 
 from . import canvas, state, steps, submission, watchdog
 from .app import CONTROL_QUEUE, app
-from .context import JobContext
+from .context import JobContext, min_transaction_bytes
 from .limits import ConcurrencySlots, RateLimiter
 from .snapshots import snapshot_storage
 
@@ -123,18 +123,13 @@ def _describe(ctx: JobContext, exc: Exception) -> str:
     return text
 
 
-def _stopped(job_id: str) -> bool:
-    job = state.get_job(job_id)
-    return not job or state.is_lost(job) or job.get("phase") in TERMINAL_PHASES or "stop" in job
-
-
 # ---------------------------------------------------------------------------------------------
 # prepare
 
 
 @app.task(bind=True, name="restore_jobs.prepare")
 def prepare(self: Task, job_id: str) -> dict[str, Any]:
-    if _stopped(job_id):
+    if state.stopped(job_id):
         return {"job": job_id, "skipped": True}
     state.set_phase(job_id, "Running", "preparing: reading the backup manifest")
     state.renew_lease(job_id, watchdog.PREPARE, time.time())
@@ -167,9 +162,7 @@ def _prepare(ctx: JobContext) -> RestorePlan:
             state.update_job(job_id, rollback=rollback_status, snapshot_id=ref.snapshot_id)
         steps.prepare_target(spec, plan, ctx.admin, job_id)
         state.update_job(job_id, topics_created=sorted(plan.topics_to_create), prepared="true")
-    for unit in plan.units:
-        if state.get_unit(job_id, unit.name) is None:
-            state.set_unit(job_id, unit.name, state.UnitState(planned_records=unit.records_upper_bound))
+    state.add_units(job_id, {u.name: state.UnitState(planned_records=u.records_upper_bound) for u in plan.units})
     state.update_job(job_id, units_total=str(len(plan.units)))
     return plan
 
@@ -183,26 +176,35 @@ class _TaskHooks:
 
     def __init__(self, task: Task, ctx: JobContext, unit: UnitPlan, ustate: state.UnitState):
         self.task, self.ctx, self.unit, self.ustate = task, ctx, unit, ustate
-        r = state.client()
-        key = state.job_key(ctx.job_id)
         limits = ctx.spec.rate_limiting
-        self.rate = RateLimiter(r, f"{key}:rate", limits.records_per_sec, limits.bytes_per_sec) if limits else None
+        self.rate = RateLimiter(f"{state.job_key(ctx.job_id)}:rate", limits.records_per_sec, limits.bytes_per_sec) \
+            if limits and (limits.records_per_sec > 0 or limits.bytes_per_sec > 0) else None
         # A rate limit sleeps in before_batch: the unit then keeps no transaction open while it waits.
-        self.may_wait = bool(limits and (limits.records_per_sec > 0 or limits.bytes_per_sec > 0))
+        self.may_wait = self.rate is not None
         self.slots = _slots(ctx)
         self._last_event = float("-inf")
 
     def before_batch(self, records: int, nbytes: int) -> None:
-        """One round trip unless limits apply: the cancel check and the watchdog's lease renewal."""
-        self._check_in()
-        # A cancel that lands while the rate limit holds this batch back must stop it, not let it commit.
-        if self.rate is not None and self.rate.acquire(records, nbytes) > 0:
+        """One round trip: cancel check, lease and slot renewal and, with a rate limit, the batch's
+        tokens. Streamed batches are sent by now, so it overlaps the flush's wait for the broker."""
+        if self._check_in(records, nbytes) > 0:
+            # A cancel that lands while the rate limit holds this batch back must stop it, not let it commit.
             self._check_in()
-        self.slots.acquire(self.unit.name)  # renews the slot's lease (a no-op without a concurrency limit)
 
-    def _check_in(self) -> None:
-        if state.check_in(self.ctx.job_id, self.unit.name, time.time()):
+    def _check_in(self, records: int = 0, nbytes: int = 0) -> float:
+        """Raises UnitCancelled (the open transaction is aborted) when the job is to stop; else sleeps
+        as long as the job's rates require for ``records`` and ``nbytes``, and returns that wait."""
+        pipe = state.client().pipeline(transaction=False)
+        state.check_in(pipe, self.ctx.job_id, self.unit.name, time.time())
+        self.slots.renew(pipe, self.unit.name)
+        taken = self.rate.take(pipe, records, nbytes) if self.rate is not None else 0
+        replies = pipe.execute()
+        if replies[0]:
             raise UnitCancelled(self.unit.name)
+        wait = RateLimiter.wait(replies[len(replies) - taken:])
+        if wait > 0:
+            time.sleep(wait)
+        return wait
 
     def save_mapping(self, start_offset: int, ranges: list[MappingRange]) -> None:
         state.save_mapping(self.ctx.job_id, self.unit.name, start_offset, [asdict(r) for r in ranges])
@@ -243,7 +245,7 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     plan = UnitPlan.from_dict(unit)
     name = plan.name
     ustate = state.get_unit(job_id, name) or state.UnitState(planned_records=plan.records_upper_bound)
-    if _stopped(job_id):
+    if state.stopped(job_id):
         if ustate.phase != "Completed":
             ustate.phase = "Cancelled"
             state.set_unit(job_id, name, ustate)
@@ -268,7 +270,8 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
         if ctx.spec.dry_run:
             counters = count_unit(plan, ctx.storage)
         else:
-            runner = UnitRunner(ctx.storage, ctx.admin, ctx.producer, job_id, ctx.spec.produce_batch_size)
+            runner = UnitRunner(ctx.storage, ctx.admin, ctx.producer, job_id, ctx.spec.produce_batch_size,
+                                min_transaction_bytes())
             counters = runner.run(plan, _TaskHooks(self, ctx, plan, ustate))
     except UnitCancelled:
         ustate.phase = "Cancelled"
@@ -313,7 +316,7 @@ def _all_completed(job_id: str) -> bool:
 
 @app.task(bind=True, name="restore_jobs.finalize")
 def finalize(self: Task, job_id: str) -> dict[str, Any]:
-    if _stopped(job_id):
+    if state.stopped(job_id):
         return {"job": job_id, "skipped": True}
     units = state.get_units(job_id)
     failed = {n: u for n, u in units.items() if u.phase == "Failed"}

@@ -39,6 +39,37 @@ class Delivered:
 OffsetRun = tuple[int, int]  # first offset, number of records at consecutive offsets from it
 
 
+class Outgoing(Protocol):
+    """What a producer takes of a record; ``BackupRecord`` is one, so the data path sends the
+    records it decoded as they are."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> list[Header]: ...
+
+    @property
+    def timestamp(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An ``Outgoing`` record of its own, for callers that have no ``BackupRecord``."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header]
+    timestamp: int
+
+
+# A record and the partition it goes to.
+Placed = tuple[Outgoing, int]
+
+
 class Deliveries(Sequence[Delivered]):
     """The offsets of the records sent since ``begin``, in send order, kept compact: the partition
     of each record (``order``) and, per partition, the runs of consecutive offsets its records got, in
@@ -123,6 +154,11 @@ class TransactionalProducer(Protocol):
         headers: list[Header],
         timestamp_ms: int,
     ) -> None: ...
+
+    def send_many(self, topic: str, records: Sequence[Placed]) -> None:
+        """Every record to ``topic`` at its partition, in order: the data path's call, once per
+        chunk of a batch rather than once per record."""
+        ...
 
     def flush(self) -> Deliveries:
         """Wait for every record sent since ``begin``; their offsets, in send order."""

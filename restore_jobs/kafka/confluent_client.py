@@ -1,9 +1,10 @@
 """The Kafka interface on confluent-kafka (librdkafka): the data path.
 
-Per record, ``send`` only calls ``produce`` and notes the record. In a transaction only the first
-and the last record sent to each partition ask for a delivery report (a Python callback per record
-costs more than the rest of the send): within one transaction a producer's records to one partition
-get consecutive offsets, so the two ends give every offset in between. Should another producer have
+Records are sent a chunk at a time (``send_many``), with one ``produce`` each. In a transaction only
+the first and the last record of a chunk to each partition ask for a delivery report (a Python
+callback per record costs more than the rest of the send): within one transaction a producer's
+records to one partition get consecutive offsets, so the lowest and highest reported give every
+offset in between. Should another producer have
 written to the partition meanwhile (the ends are too far apart), the transaction is aborted and
 its records sent again with a report each; that producer keeps reporting every record from then on.
 Delivery errors still fail the batch: librdkafka fails ``commit_transaction`` after any failed
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -31,6 +32,8 @@ from restore_jobs.kafka.client import (
     FencedError,
     GroupInfo,
     KafkaError,
+    Outgoing,
+    Placed,
     TopicPartition,
 )
 from restore_jobs.kafka.config import ClientConfig
@@ -49,7 +52,6 @@ _NATIVE = (ck.KafkaException, TimeoutError)
 # Connection failures that trying again cannot fix: a refused login, a certificate that does not verify.
 _SECURITY = frozenset({E._AUTHENTICATION, E._SSL, E.SASL_AUTHENTICATION_FAILED})
 _LINGER_MS = 5
-_Record = tuple[str, int, bytes | None, bytes | None, list[tuple[str, bytes | None]], int]
 _READ_BATCH = 500
 _GROUP_STATES = {
     "UNKNOWN": "Unknown",
@@ -275,76 +277,53 @@ class ConfluentProducer(ProducerBase):
         self._producer = build_client(config, f"open {self._label}", to_kafka_error,
                                       lambda: ck.Producer(_with_logger(config)))
         self._produce = self._producer.produce
-        # Every record since ``begin`` (topic, partition, key, value, headers, timestamp), for a resend.
-        self._sent: list[_Record] = []
-        # Per partition written since ``begin``: its latest record, produced once the next one comes
-        # (or at flush) so the last one can ask for a report; None when nothing is held back.
-        self._held: dict[TopicPartition, _Record | None] = {}
+        # Every chunk sent since ``begin``, as (topic, records), for the offsets and for a resend.
+        self._sent: list[tuple[str, list[Placed]]] = []
         self._reports: list[ck.Message] = []
-        self._note_sent = self._sent.append
         report = self._reports.append
         self._on_delivery = lambda _err, msg: report(msg)
         self._per_record = transactional_id is None
         self._group_consumers: dict[str, tuple[ck.Consumer, Any]] = {}
 
-    def send(
-        self,
-        topic: str,
-        partition: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
-        timestamp_ms: int,
+    def send_many(self, topic: str, records: Sequence[Placed]) -> None:
+        if not records:
+            return
+        chunk = list(records)
+        self._sent.append((topic, chunk))
+        produce, on_delivery = self._produce, self._on_delivery
+        reported = range(len(chunk)) if self._per_record else _ends(chunk)
+        for i, (rec, partition) in enumerate(chunk):
+            try:
+                produce(topic, value=rec.value, key=rec.key, partition=partition,
+                        on_delivery=on_delivery if i in reported else None, timestamp=rec.timestamp,
+                        headers=rec.headers)
+            except BufferError:
+                self._produce_when_room(topic, rec, partition, on_delivery if i in reported else None)
+            except ck.KafkaException as exc:
+                raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
+
+    def _produce_when_room(
+        self, topic: str, rec: Outgoing, partition: int, on_delivery: Callable[[Any, Any], None] | None
     ) -> None:
-        record = (topic, partition, key, value, headers, timestamp_ms)
-        self._note_sent(record)
-        if self._per_record:
-            self._produce_record(record, self._on_delivery)
-            return
-        held = self._held
-        tp = (topic, partition)
-        if tp not in held:  # the first record to this partition: its report gives the run's start
-            held[tp] = None
-            self._produce_record(record, self._on_delivery)
-            return
-        previous = held[tp]
-        held[tp] = record
-        if previous is not None:
-            self._produce_record(previous, None)
-
-    def _produce_record(self, record: _Record, on_delivery: Callable[[Any, Any], None] | None) -> None:
-        topic, partition, key, value, headers, timestamp_ms = record
-        try:
-            self._produce(topic, value=value, key=key, partition=partition, on_delivery=on_delivery,
-                          timestamp=timestamp_ms, headers=headers)
-        except BufferError:
-            self._produce_when_room(record, on_delivery)
-        except ck.KafkaException as exc:
-            raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
-
-    def _produce_when_room(self, record: _Record, on_delivery: Callable[[Any, Any], None] | None) -> None:
         """The local queue is full: serve delivery reports (poll) until a slot frees up."""
-        topic, partition, key, value, headers, timestamp_ms = record
         retrying = Retrying(retry=retry_if_exception_type(BufferError), stop=stop_after_delay(self._timeout),
                             wait=wait_fixed(0.05), sleep=self._producer.poll, reraise=True)
         try:
-            retrying(self._produce, topic, value=value, key=key, partition=partition,
-                     on_delivery=on_delivery, timestamp=timestamp_ms, headers=headers)
+            retrying(self._produce, topic, value=rec.value, key=rec.key, partition=partition,
+                     on_delivery=on_delivery, timestamp=rec.timestamp, headers=rec.headers)
         except BufferError:
             raise KafkaError(f"{self._label}: send to {topic}[{partition}]: local queue stayed full for "
                              f"{self._timeout:g}s", retriable=True) from None
+        except ck.KafkaException as exc:
+            raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
 
     def flush(self) -> Deliveries:
-        for tp, record in self._held.items():  # the last record to each partition asks for its report
-            if record is not None:
-                self._held[tp] = None
-                self._produce_record(record, self._on_delivery)
         self._wait_for_reports()
-        sent, reports = self._sent, list(self._reports)
+        reports = list(self._reports)
         if self._per_record:
-            deliveries = Deliveries.of(_in_send_order([(r[0], r[1]) for r in sent], reports))
+            deliveries = Deliveries.of(_in_send_order(_order(self._sent), reports))
         else:
-            found = _runs(sent, reports)
+            found = _runs(self._sent, reports)
             if found is None:
                 return self._resend_per_record()
             deliveries = found
@@ -355,7 +334,7 @@ class ConfluentProducer(ProducerBase):
         with _errors(f"{self._label}: flush"):
             left = self._producer.flush(self._timeout)
         if left:
-            pending = sorted({(r[0], r[1]) for r in self._sent})
+            pending = sorted(set(_order(self._sent)))
             raise KafkaError(f"{self._label}: flush: {left} records to {_names(pending)} not delivered within "
                              f"{self._timeout:g}s", retriable=True)
         failed = [m for m in self._reports if m.error() is not None]
@@ -375,14 +354,12 @@ class ConfluentProducer(ProducerBase):
         self._abort_transaction()
         self._forget_sent()
         self._begin_transaction()
-        for record in sent:
-            self._note_sent(record)
-            self._produce_record(record, self._on_delivery)
+        for topic, records in sent:
+            self.send_many(topic, records)
         return self.flush()
 
     def _forget_sent(self) -> None:
         self._sent.clear()
-        self._held.clear()
         self._reports.clear()
 
     def _init_transactions(self) -> None:
@@ -453,17 +430,37 @@ def _in_send_order(sent: list[TopicPartition], reports: list[ck.Message]) -> lis
     return [Delivered(t, p, offsets[(t, p)].popleft()) for t, p in sent]
 
 
-def _runs(sent: list[_Record], reports: list[ck.Message]) -> Deliveries | None:
-    """The deliveries of a transaction whose first and last record per partition reported; None
-    when a partition's records did not get consecutive offsets (another producer interleaved)."""
+def _ends(records: list[Placed]) -> set[int]:
+    """Indices of the first and the last record to each partition in one chunk. Their reports give
+    each partition's lowest and highest offset in the transaction, which bound every offset between."""
+    partitions = [partition for _, partition in records]
+    if partitions.count(partitions[0]) == len(partitions):
+        return {0, len(partitions) - 1}
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, partition in enumerate(partitions):
+        first.setdefault(partition, i)
+        last[partition] = i
+    return {*first.values(), *last.values()}
+
+
+def _order(sent: list[tuple[str, list[Placed]]]) -> list[TopicPartition]:
+    return [(topic, partition) for topic, records in sent for _, partition in records]
+
+
+def _runs(sent: list[tuple[str, list[Placed]]], reports: list[ck.Message]) -> Deliveries | None:
+    """The deliveries of a transaction whose first and last record per partition reported (at
+    least); None when a partition's records did not get consecutive offsets (another producer
+    interleaved)."""
     ends: dict[TopicPartition, list[int]] = defaultdict(list)
     for msg in reports:
         ends[(msg.topic(), msg.partition())].append(msg.offset())
     if len(ends) == 1:
         tp = next(iter(ends))
-        order, counts = [tp] * len(sent), {tp: len(sent)}
+        total = sum(len(records) for _, records in sent)
+        order, counts = [tp] * total, {tp: total}
     else:
-        order = [(r[0], r[1]) for r in sent]
+        order = _order(sent)
         counts = Counter(order)
     runs = {}
     for tp, count in counts.items():

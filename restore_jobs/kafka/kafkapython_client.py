@@ -9,7 +9,7 @@ both null, so such records fail with a clear error instead of a TypeError deep i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -28,6 +28,7 @@ from restore_jobs.kafka.client import (
     FencedError,
     GroupInfo,
     KafkaError,
+    Placed,
     TopicPartition,
 )
 from restore_jobs.kafka.config import ClientConfig
@@ -234,24 +235,18 @@ class KafkaPythonProducer(ProducerBase):
         # A timed-out transaction step keeps running; a retry waits for it instead of starting anew.
         self._pending: dict[str, Any] = {}
 
-    def send(
-        self,
-        topic: str,
-        partition: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
-        timestamp_ms: int,
-    ) -> None:
-        if (key is None and value is None) or any(v is None for _, v in headers):
-            raise KafkaError(f"{self._label}: send to {topic}[{partition}] at timestamp {timestamp_ms}: "
-                             f"{_UNSUPPORTED_NULLS}; use the confluent client for such records")
-        try:
-            future = self._send(topic, value=value, key=key, headers=headers, partition=partition,
-                                timestamp_ms=timestamp_ms)
-        except Errors.KafkaError as exc:
-            raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
-        self._futures.append(future)
+    def send_many(self, topic: str, records: Sequence[Placed]) -> None:
+        for rec, partition in records:
+            key, value, headers = rec.key, rec.value, rec.headers
+            if (key is None and value is None) or any(v is None for _, v in headers):
+                raise KafkaError(f"{self._label}: send to {topic}[{partition}] at timestamp {rec.timestamp}: "
+                                 f"{_UNSUPPORTED_NULLS}; use the confluent client for such records")
+            try:
+                future = self._send(topic, value=value, key=key, headers=headers, partition=partition,
+                                    timestamp_ms=rec.timestamp)
+            except Errors.KafkaError as exc:
+                raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
+            self._futures.append(future)
 
     def flush(self) -> Deliveries:
         with _errors(f"{self._label}: flush"):

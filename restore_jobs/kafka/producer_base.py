@@ -9,10 +9,11 @@ API: not atomic, so a crash between the two replays records (at-least-once).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from restore_jobs.backup.records import Header
 from restore_jobs.kafka.admin_base import AdminBase
-from restore_jobs.kafka.client import Committed, Deliveries, TopicPartition
+from restore_jobs.kafka.client import Committed, Deliveries, Placed, Record, TopicPartition
 
 
 class ProducerBase(ABC):
@@ -24,7 +25,21 @@ class ProducerBase(ABC):
         self._label = f"producer {transactional_id or '(plain)'} on {servers}"
 
     @abstractmethod
+    def send_many(self, topic: str, records: Sequence[Placed]) -> None: ...
+
+    @abstractmethod
     def flush(self) -> Deliveries: ...
+
+    def send(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[Header],
+        timestamp_ms: int,
+    ) -> None:
+        self.send_many(topic, [(Record(key, value, headers, timestamp_ms), partition)])
 
     @abstractmethod
     def _init_transactions(self) -> None: ...

@@ -1,18 +1,22 @@
 """One source topic-partition restored exactly once.
 
 The unit streams its segments in offset order, keeps the records inside the point-in-time window,
-places each on a target partition, and produces them in transactions of ``batch_size`` records.
+places each on a target partition, and produces them in transactions of ``batch_size`` records,
+grown to ``min_batch_bytes`` of payload when the records are small.
 Each transaction also commits the unit's checkpoint (see ``checkpoint.py``), so killing the unit at
 any point and running it again — or running it twice — writes every selected record to the target
 exactly once, in source order per target partition, for ``read_committed`` consumers.
 
-Memory stays bounded by one batch plus what the segment reader holds for one segment.
+Records are decoded on a thread of their own, a few chunks ahead (``readahead.py``), and sent a
+chunk at a time. Memory stays bounded by one batch, the chunks read ahead, and what the segment
+reader holds for one segment.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +32,7 @@ from restore_jobs.restore.checkpoint import (
 )
 from restore_jobs.restore.offset_mapping import MappingRange, batch_ranges
 from restore_jobs.restore.plan import UnitPlan
+from restore_jobs.restore.readahead import read_ahead
 from restore_jobs.storage.base import BackupStorage
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,10 @@ class UnitRunner:
     open_producer: ProducerFactory
     job_id: str
     batch_size: int = 1000
+    # A transaction ends only once it holds this much payload too (up to _SKIP_CHECKPOINT_FACTOR
+    # batches): each commit drains the producer's pipeline, which costs about as much as sending
+    # a megabyte, so small transactions spend much of their time waiting. 0: ``batch_size`` exactly.
+    min_batch_bytes: int = 0
 
     def committed_position(self, unit: UnitPlan) -> int | None:
         group = checkpoint_group(self.job_id, unit.source_topic, unit.source_partition)
@@ -191,49 +200,68 @@ class _Writer:
         self.ckpt_tp = checkpoint_partition(unit.target_topic, unit.target_partition)
         self.round_robin = RoundRobin(unit.target_partitions, start=counters.round_robin)
         self.place = placement(unit, self.round_robin)
+        self.stream = not self.buffers_batches
+        self.limit = runner.batch_size
+        # Hooks that may sleep read whole batches before the transaction opens: those stay small.
+        self.min_bytes = runner.min_batch_bytes if self.stream else 0
+        # The open batch: records with their target partitions, payload bytes, records skipped by
+        # the window, records considered, and the checkpoint it commits.
+        self.batch: list[tuple[BackupRecord, int]] = []
+        self.nbytes = self.skipped = self.considered = 0
+        self.position = counters.next_offset
 
     def run(self) -> None:
-        unit, counters, producer = self.unit, self.counters, self.producer
-        batch: list[tuple[BackupRecord, int]] = []
-        position = counters.next_offset
-        skipped = 0
-        considered = 0
-        limit = self.runner.batch_size
-        target, place, send = unit.target_topic, self.place, producer.send
-        stream = not self.buffers_batches
-        for rec in stream_records(unit, self.runner.storage, counters.next_offset):
-            position = rec.offset + 1
-            considered += 1
-            if in_window(unit, rec.timestamp):
-                partition = place(rec)
-                if stream:
-                    if not batch:
-                        producer.begin()
-                    send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
-                batch.append((rec, partition))
-            else:
-                skipped += 1
-            if len(batch) >= limit or considered >= limit * _SKIP_CHECKPOINT_FACTOR:
-                self._commit(batch, position, skipped)
-                batch, skipped, considered = [], 0, 0
-        self._commit(batch, max(position, final_position(unit)), skipped)
+        limit = self.limit
+        records = stream_records(self.unit, self.runner.storage, self.counters.next_offset)
+        chunks = read_ahead(records, chunk_records=min(limit, 1000), name=f"read-ahead {self.unit.name}")
+        with closing(chunks):  # an error or a cancel here stops the reader at once
+            for chunk in chunks:
+                start = 0
+                while start < len(chunk):  # pieces end where the batch reaches a multiple of limit
+                    end = start + limit - len(self.batch) % limit
+                    self._take(chunk[start:end])
+                    start = end
+        self.position = max(self.position, final_position(self.unit))
+        self._commit()
+
+    def _take(self, piece: list[BackupRecord]) -> None:
+        """Adds the records of ``piece`` the window keeps, sending them at once unless batches are
+        buffered, and commits when the batch is complete."""
+        first, last = window(self.unit)
+        if self.unit.strategy is None:  # one partition for every record: no call per record
+            fixed = self.unit.target_partition
+            selected = [(rec, fixed) for rec in piece if first <= rec.timestamp <= last]
+        else:
+            place = self.place
+            selected = [(rec, place(rec)) for rec in piece if first <= rec.timestamp <= last]
+        self.considered += len(piece)
+        self.skipped += len(piece) - len(selected)
+        if selected:
+            if self.stream:
+                if not self.batch:
+                    self.producer.begin()
+                self.producer.send_many(self.unit.target_topic, selected)
+            self.batch += selected
+            self.nbytes += sum(rec.size for rec, _ in selected)
+        self.position = piece[-1].offset + 1
+        size, cap = len(self.batch), self.limit * _SKIP_CHECKPOINT_FACTOR
+        if (size >= self.limit and self.nbytes >= self.min_bytes) or max(size, self.considered) >= cap:
+            self._commit()
 
     @property
     def buffers_batches(self) -> bool:
         """Hooks that may sleep get whole batches, read before their transaction opens."""
         return bool(getattr(self.hooks, "may_wait", False))
 
-    def _commit(self, batch: list[tuple[BackupRecord, int]], position: int, skipped: int) -> None:
-        """Sends the batch unless it was streamed, flushes it and commits it with the checkpoint."""
+    def _commit(self) -> None:
+        """Sends the batch unless it was streamed, flushes it and commits it with the checkpoint;
+        then opens the next."""
         unit, counters, producer = self.unit, self.counters, self.producer
-        nbytes = sum(rec.size for rec, _ in batch)
-        sent = bool(batch) and not self.buffers_batches
+        batch, nbytes, position = self.batch, self.nbytes, self.position
         self.hooks.before_batch(len(batch), nbytes)
-        if not sent:
+        if not (batch and self.stream):
             producer.begin()
-            target = unit.target_topic
-            for rec, partition in batch:
-                producer.send(target, partition, rec.key, rec.value, rec.headers, rec.timestamp)
+            producer.send_many(unit.target_topic, batch)
         delivered = producer.flush()
         if len(delivered) != len(batch):
             raise KafkaError(f"unit {unit.name}: {len(delivered)} deliveries for a batch of {len(batch)} records")
@@ -244,17 +272,26 @@ class _Writer:
         producer.commit(self.group, {self.ckpt_tp: Committed(position)})
         counters.records_written += len(batch)
         counters.bytes_written += nbytes
-        counters.records_skipped += skipped
+        counters.records_skipped += self.skipped
         counters.segments_processed = segments_before(unit, position)
         counters.batches += 1
         counters.next_offset = position
         counters.round_robin = self.round_robin.position
         counters.done = position >= final_position(unit)
         self.hooks.on_progress(counters)
+        self.batch = []
+        self.nbytes = self.skipped = self.considered = 0
 
 
 def in_window(unit: UnitPlan, ts: int) -> bool:
-    return (unit.start_ms is None or ts >= unit.start_ms) and (unit.end_ms is None or ts <= unit.end_ms)
+    first, last = window(unit)
+    return first <= ts <= last
+
+
+def window(unit: UnitPlan) -> tuple[int, int]:
+    """The point-in-time window as two bounds that are never None, for a comparison per record."""
+    return (-(1 << 63) if unit.start_ms is None else unit.start_ms,
+            (1 << 63) if unit.end_ms is None else unit.end_ms)
 
 
 def stream_records(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterator[BackupRecord]:

@@ -1,5 +1,5 @@
 """The confluent producer's delivery bookkeeping against Tansu: offsets come from the first and
-last record per partition, and a producer whose partition another producer writes to meanwhile
+last record per partition of each chunk sent, and a producer whose partition another producer writes to meanwhile
 finds out, aborts, sends its records again with a report each, and still returns exact offsets."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from restore_jobs.kafka.client import Committed
+from restore_jobs.kafka.client import Committed, Record
 from restore_jobs.kafka.factory import open_admin, open_producer
 from restore_jobs.spec.model import KafkaCluster
 from tests.kafka_log import read_committed, read_view
@@ -28,18 +28,20 @@ def test_offsets_are_exact_with_and_without_an_interleaving_writer(bootstrap: st
     other = open_producer(cluster, None, None, acks=1, client="confluent", timeout_ms=10000)
     try:
         ours.init()
-        # Alone on the partitions: two runs, one per partition, records of one partition interleaved with the other's.
+        # Alone on the partitions: two runs, one per partition, records of one partition interleaved
+        # with the other's, in two chunks, then a chunk to one partition.
         ours.begin()
-        for i in range(6):
-            ours.send(topic, i % 2, b"k", b"alone-%d" % i, [("h", b"x")], TS + i)
+        alone_records = [(Record(b"k", b"alone-%d" % i, [("h", b"x")], TS + i), i % 2) for i in range(9)]
+        ours.send_many(topic, alone_records[:4])
+        ours.send_many(topic, alone_records[4:6])
+        ours.send_many(topic, [(rec, 0) for rec, _ in alone_records[6:]])
         alone = ours.flush()
         assert {tp: len(spans) for tp, spans in alone.runs.items()} == {(topic, 0): 1, (topic, 1): 1}
         ours.commit(group, {(topic, 0): Committed(1)})
         # Another producer writes to partition 0 between our records: our offsets there are not consecutive.
         ours.begin()
-        for i in range(3):
-            ours.send(topic, 0, b"k", b"shared-%d" % i, [], TS + 10 + i)
-        time.sleep(0.5)  # lets librdkafka deliver what it was handed (all but the held-back last record)
+        ours.send_many(topic, [(Record(b"k", b"shared-%d" % i, [], TS + 10 + i), 0) for i in range(3)])
+        time.sleep(0.5)  # lets librdkafka deliver what it was handed
         for i in range(4):
             other.send(topic, 0, b"k", b"other-%d" % i, [], TS + 10 + i)
         other.flush()
@@ -58,9 +60,11 @@ def test_offsets_are_exact_with_and_without_an_interleaving_writer(bootstrap: st
     for batch, prefix in ((alone, b"alone-"), (shared, b"shared-"), (after, b"after")):
         got = [log[d.partition][d.offset] for d in batch]
         assert all(value.startswith(prefix) for value in got), got
-    assert [log[d.partition][d.offset] for d in alone] == [b"alone-%d" % i for i in range(6)]
+    assert [log[d.partition][d.offset] for d in alone] == [b"alone-%d" % i for i in range(9)]
+    assert [d.partition for d in alone] == [0, 1, 0, 1, 0, 1, 0, 0, 0]
     assert [log[0][d.offset] for d in shared] == [b"shared-%d" % i for i in range(4)]
     # The first attempt, its records split around the other producer's, was aborted and sent again.
     assert [r.value for r in read_view(bootstrap, topic, 0).aborted] == [b"shared-%d" % i for i in range(4)]
     assert min(d.offset for d in shared) > max(o for o, v in log[0].items() if v.startswith(b"other-"))
     assert sorted(v for v in log[0].values() if v.startswith(b"other-")) == [b"other-%d" % i for i in range(4)]
+    assert read_view(bootstrap, topic, 1).aborted == []  # the ends of each chunk were enough: no resend

@@ -154,6 +154,25 @@ def test_produce_batch_size_sets_the_transaction_size(bootstrap, storage, client
     assert result.units[f"{unique}[0]"].batches == 5
 
 
+def test_a_minimum_transaction_size_groups_small_batches(bootstrap, storage, client, unique):
+    backup(storage, client, {unique: 1}, n=30)
+    sizes = [r.size for r in backup_records(storage, "b1", unique)[0]]
+    least = sum(sizes[:10])  # two batches of 7 reach it, one does not
+    result = run_local(make_spec(bootstrap, storage, produce_batch_size=7), storage, "b1", client=client,
+                       min_transaction_bytes=least)
+    ends, held = [], 0
+    for i, size in enumerate(sizes):
+        held += size
+        if (i + 1) % 7 == 0 and held >= least:
+            ends.append(i)
+            held = 0
+    assert ends == [13, 27]
+    offsets = [r.offset for r in consume_topic(bootstrap, unique, client)[0]]
+    # Each committed transaction leaves one control record: a gap after every 14 records.
+    assert offsets == [i + i // 14 for i in range(30)]
+    assert result.units[f"{unique}[0]"].batches == 3
+
+
 def test_create_topics_uses_original_partition_count(bootstrap, storage, client, unique):
     backup(storage, client, {unique: 3}, n=5)
     manifest_count = 3

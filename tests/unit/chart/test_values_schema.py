@@ -23,6 +23,7 @@ VALUES_TEXT = (helm.CHART_DIR / "values.yaml").read_text()
         ({"controller.replicas": "two"}, "/controller/replicas", "got string, want integer"),
         ({"redis.persistence.enabled": "maybe"}, "/redis/persistence/enabled", "want boolean"),
         ({"workers.kafkaClient": "librdkafka"}, "/workers/kafkaClient", "'confluent', 'kafka-python'"),
+        ({"workers.minTransactionBytes": "-1"}, "/workers/minTransactionBytes", "minimum"),
         ({"workers.secretAccess": "env"}, "/workers/secretAccess", "'api', 'mounted'"),
         ({"logging.format": "yaml"}, "/logging/format", "'json', 'text'"),
         ({"workers.restore.concurrency": "0"}, "/workers/restore/concurrency", "minimum"),

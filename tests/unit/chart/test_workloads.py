@@ -120,6 +120,7 @@ def test_default_workers_use_the_secret_api(rendered: dict[str, list[dict[str, A
     assert "KAFKA_RESTORE_SECRETS_DIR" not in env
     assert env["KAFKA_RESTORE_KAFKA_CLIENT"] == "confluent"
     assert env["KAFKA_RESTORE_PVC_ROOT"] == "/mnt/pvc"
+    assert env["KAFKA_RESTORE_MIN_TRANSACTION_BYTES"] == "4194304"
     assert [mount["mountPath"] for mount in container["volumeMounts"]] == ["/tmp"]
 
 
