@@ -5,9 +5,10 @@
 Each tree is a directory holding ``restore_jobs`` (and ``bench`` and ``workers``), e.g. an export
 of the last commit (``git archive HEAD restore_jobs bench workers | tar -x -C /tmp/old-tree``).
 Rounds alternate which tree runs first, so drift of the machine (other load, broker state) hits
-both alike; medians per tree are printed. Path c runs the engine (``run_local``) in a child
-process with the tree first on ``sys.path``; path d starts one Celery worker from the tree, runs
-the full job from ``api.submit``, and stops the worker again.
+both alike; medians per tree are printed (for path c also the CPU time per record). Each run's
+target topic is deleted after it, so the broker does not slow down as it fills. Path c runs the
+engine (``run_local``) in a child process with the tree first on ``sys.path``; path d starts one
+Celery worker from the tree, runs the full job from ``api.submit``, and stops the worker again.
 """
 
 from __future__ import annotations
