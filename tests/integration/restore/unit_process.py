@@ -1,7 +1,9 @@
 """A restore unit in its own process, for the kill tests: prints BEGIN n before each batch is
 produced and COMMIT n after its transaction commits, so the test can SIGKILL it at chosen points.
 
-usage: python -m tests.integration.restore.unit_process BOOTSTRAP BACKUP_ROOT JOB_ID TOPIC CLIENT
+usage: python -m tests.integration.restore.unit_process BOOTSTRAP BACKUP_ROOT JOB_ID TOPIC CLIENT [MIN_BYTES]
+
+MIN_BYTES: the unit's minimum transaction size (``UnitRunner.min_batch_bytes``), 0 by default.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PrintingHooks(MemoryHooks):
 
 def main() -> None:
     bootstrap, root, job_id, topic, client = sys.argv[1:6]
+    min_bytes = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     storage = FilesystemStorage(Path(root))
     cluster = model.KafkaCluster([bootstrap])
     spec = model.RestoreSpec(backup_ref=model.BackupRef(backup_id="b1"), kafka_cluster=cluster, produce_batch_size=10)
@@ -46,7 +49,8 @@ def main() -> None:
     def producer(tid: str):
         return open_producer(cluster, None, tid, batch_size=10, client=client)
 
-    counters = UnitRunner(storage, admin, producer, job_id, batch_size=10).run(unit, PrintingHooks())
+    runner = UnitRunner(storage, admin, producer, job_id, batch_size=10, min_batch_bytes=min_bytes)
+    counters = runner.run(unit, PrintingHooks())
     print(f"DONE {counters.records_written}", flush=True)
     admin.close()
 
