@@ -4,9 +4,9 @@ Records are sent a chunk at a time (``send_many``), with one ``produce`` each. I
 the first and the last record of a chunk to each partition ask for a delivery report (a Python
 callback per record costs more than the rest of the send): within one transaction a producer's
 records to one partition get consecutive offsets, so the lowest and highest reported give every
-offset in between. Should another producer have
-written to the partition meanwhile (the ends are too far apart), the transaction is aborted and
-its records sent again with a report each; that producer keeps reporting every record from then on.
+offset in between. Should another producer have written to the partition meanwhile (the ends
+are too far apart), the transaction is aborted and its records sent again with a report each; that
+producer keeps reporting every record from then on.
 Delivery errors still fail the batch: librdkafka fails ``commit_transaction`` after any failed
 produce. Plain producers (no transaction to redo) report every record.
 """
