@@ -145,16 +145,6 @@ class TransactionalProducer(Protocol):
 
     def begin(self) -> None: ...
 
-    def send(
-        self,
-        topic: str,
-        partition: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[Header],
-        timestamp_ms: int,
-    ) -> None: ...
-
     def send_many(self, topic: str, records: Sequence[Placed]) -> None:
         """Every record to ``topic`` at its partition, in order: the data path's call, once per
         chunk of a batch rather than once per record."""

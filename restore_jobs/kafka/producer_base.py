@@ -11,9 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
-from restore_jobs.backup.records import Header
 from restore_jobs.kafka.admin_base import AdminBase
-from restore_jobs.kafka.client import Committed, Deliveries, Placed, Record, TopicPartition
+from restore_jobs.kafka.client import Committed, Deliveries, Placed, TopicPartition
 
 
 class ProducerBase(ABC):
@@ -29,17 +28,6 @@ class ProducerBase(ABC):
 
     @abstractmethod
     def flush(self) -> Deliveries: ...
-
-    def send(
-        self,
-        topic: str,
-        partition: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[Header],
-        timestamp_ms: int,
-    ) -> None:
-        self.send_many(topic, [(Record(key, value, headers, timestamp_ms), partition)])
 
     @abstractmethod
     def _init_transactions(self) -> None: ...

@@ -14,6 +14,7 @@ from restore_jobs import embedded
 from restore_jobs.kafka.client import Committed, ConsumedRecord, FencedError, KafkaAdmin, KafkaError
 from restore_jobs.kafka.factory import open_admin, open_producer, open_reader
 from restore_jobs.spec.model import KafkaCluster
+from tests.helpers import send
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ def test_transaction_delivers_in_send_order_and_commits_checkpoint(
         producer.init()
         producer.begin()
         for partition, key, value, headers, ts in sent:
-            producer.send(topic, partition, key, value, headers, ts)
+            send(producer, topic, partition, key, value, headers, ts)
         delivered = producer.flush()
         assert [(d.topic, d.partition, d.offset) for d in delivered] == [
             (topic, 0, delivered[0].offset), (topic, 1, delivered[1].offset), (topic, 0, delivered[0].offset + 1),
@@ -125,10 +126,10 @@ def test_null_header_value_round_trips_or_is_refused_clearly(
         producer.begin()
         if client == "kafka-python":
             with pytest.raises(KafkaError, match=rf"send to {topic}\[0\].*null header value"):
-                producer.send(topic, 0, b"k", b"v", [("gone", None)], TS)
+                send(producer, topic, 0, b"k", b"v", [("gone", None)], TS)
             return
-        producer.send(topic, 0, b"k", b"v", [("gone", None), ("kept", b"1")], TS)
-        producer.send(topic, 0, None, None, [], TS)
+        send(producer, topic, 0, b"k", b"v", [("gone", None), ("kept", b"1")], TS)
+        send(producer, topic, 0, None, None, [], TS)
         producer.flush()
         producer.commit(f"{unique}-g", {})
     finally:
@@ -147,15 +148,15 @@ def test_open_transaction_is_invisible_and_next_commit_visible(
     try:
         producer.init()
         producer.begin()
-        producer.send(topic, 0, b"a", b"aborted", [], TS)
+        send(producer, topic, 0, b"a", b"aborted", [], TS)
         producer.flush()
         producer.abort()
         producer.begin()
-        producer.send(topic, 0, b"c", b"committed", [], TS)
+        send(producer, topic, 0, b"c", b"committed", [], TS)
         producer.flush()
         producer.commit(f"{unique}-g", {(topic, 0): Committed(1)})
         producer.begin()
-        producer.send(topic, 0, b"o", b"still-open", [], TS)
+        send(producer, topic, 0, b"o", b"still-open", [], TS)
         producer.flush()
         seen = values(read(cluster, client, topic, 0))
         assert b"committed" in seen
@@ -175,11 +176,11 @@ def test_aborted_transaction_is_invisible_to_read_committed(
     try:
         producer.init()
         producer.begin()
-        producer.send(topic, 0, b"a", b"aborted", [], TS)
+        send(producer, topic, 0, b"a", b"aborted", [], TS)
         producer.flush()
         producer.abort()
         producer.begin()
-        producer.send(topic, 0, b"c", b"committed", [], TS)
+        send(producer, topic, 0, b"c", b"committed", [], TS)
         producer.flush()
         producer.commit(f"{unique}-g", {})
     finally:
@@ -199,13 +200,13 @@ def _zombie_and_successor(
     try:
         zombie.init()
         zombie.begin()
-        zombie.send(topic, 0, b"z", b"zombie", [], TS)
+        send(zombie, topic, 0, b"z", b"zombie", [], TS)
         zombie.flush()
         successor.init()
         with pytest.raises(KafkaError) as raised:
             zombie.commit(group, {(topic, 0): Committed(99)} if checkpoint else {})
         successor.begin()
-        successor.send(topic, 0, b"s", b"successor", [], TS)
+        send(successor, topic, 0, b"s", b"successor", [], TS)
         successor.flush()
         successor.commit(group, {(topic, 0): Committed(7)})
     finally:
@@ -272,9 +273,9 @@ def test_plain_producer_commits_after_flush(cluster: KafkaCluster, client: str, 
         producer.init()
         producer.begin()
         for i in range(3):
-            producer.send(topic, 0, f"k{i}".encode(), f"v{i}".encode(), [], TS + i)
+            send(producer, topic, 0, f"k{i}".encode(), f"v{i}".encode(), [], TS + i)
         assert [d.offset for d in producer.flush()] == [0, 1, 2]
-        producer.send(topic, 0, b"k3", b"v3", [], TS + 3)
+        send(producer, topic, 0, b"k3", b"v3", [], TS + 3)
         producer.commit(group, {(topic, 0): Committed(4)})
         producer.abort()
     finally:
@@ -307,7 +308,7 @@ def test_delete_records_on_a_throwaway_broker(client: str, tmp_path) -> None:
         admin.create_topics({"purge-me": 1})
         producer = open_producer(KafkaCluster(bootstrap_servers=[f"127.0.0.1:{broker.port}"]), None, None,
                                  client=client, timeout_ms=5000)
-        producer.send("purge-me", 0, b"k", b"v", [], TS)
+        send(producer, "purge-me", 0, b"k", b"v", [], TS)
         producer.flush()
         producer.close()
         with pytest.raises(KafkaError, match=r"delete records of purge-me\[0\]"):

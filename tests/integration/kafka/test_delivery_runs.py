@@ -11,6 +11,7 @@ import pytest
 from restore_jobs.kafka.client import Committed, Record
 from restore_jobs.kafka.factory import open_admin, open_producer
 from restore_jobs.spec.model import KafkaCluster
+from tests.helpers import send
 from tests.kafka_log import read_committed, read_view
 
 pytestmark = pytest.mark.integration
@@ -43,14 +44,14 @@ def test_offsets_are_exact_with_and_without_an_interleaving_writer(bootstrap: st
         ours.send_many(topic, [(Record(b"k", b"shared-%d" % i, [], TS + 10 + i), 0) for i in range(3)])
         time.sleep(0.5)  # lets librdkafka deliver what it was handed
         for i in range(4):
-            other.send(topic, 0, b"k", b"other-%d" % i, [], TS + 10 + i)
+            send(other, topic, 0, b"k", b"other-%d" % i, [], TS + 10 + i)
         other.flush()
-        ours.send(topic, 0, b"k", b"shared-3", [], TS + 13)
+        send(ours, topic, 0, b"k", b"shared-3", [], TS + 13)
         shared = ours.flush()
         ours.commit(group, {(topic, 0): Committed(2)})
         # From now on every record reports; a third transaction alone is exact too.
         ours.begin()
-        ours.send(topic, 1, None, b"after", [], TS + 20)
+        send(ours, topic, 1, None, b"after", [], TS + 20)
         after = ours.flush()
         ours.commit(group, {(topic, 0): Committed(3)})
     finally:
