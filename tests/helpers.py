@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from restore_jobs.backup.manifest import load_manifest
 from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import read_segment
-from restore_jobs.kafka.client import ConsumedRecord, Record, TransactionalProducer
+from restore_jobs.kafka.client import ConsumedRecord, TransactionalProducer
 from restore_jobs.kafka.factory import open_admin, open_reader
 from restore_jobs.spec.model import KafkaCluster
 from restore_jobs.storage.base import BackupStorage
@@ -20,8 +20,8 @@ def send(
     producer: TransactionalProducer, topic: str, partition: int, key: bytes | None, value: bytes | None,
     headers: list[tuple[str, bytes | None]], timestamp_ms: int,
 ) -> None:
-    """One record, as a chunk of one."""
-    producer.send_many(topic, [(Record(key, value, headers, timestamp_ms), partition)])
+    """One record, as a chunk of one (its offset in the backup does not matter here)."""
+    producer.send_many(topic, [(BackupRecord(-1, timestamp_ms, key, value, headers), partition)])
 
 
 def cluster(bootstrap: str) -> KafkaCluster:

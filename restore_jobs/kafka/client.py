@@ -56,16 +56,6 @@ class Outgoing(Protocol):
     def timestamp(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """An ``Outgoing`` record of its own, for callers that have no ``BackupRecord``."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: list[Header]
-    timestamp: int
-
-
 # A record and the partition it goes to.
 Placed = tuple[Outgoing, int]
 

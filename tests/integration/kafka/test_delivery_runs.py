@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from restore_jobs.kafka.client import Committed, Record
+from restore_jobs.backup.records import BackupRecord
+from restore_jobs.kafka.client import Committed
 from restore_jobs.kafka.factory import open_admin, open_producer
 from restore_jobs.spec.model import KafkaCluster
 from tests.helpers import send
@@ -32,7 +33,7 @@ def test_offsets_are_exact_with_and_without_an_interleaving_writer(bootstrap: st
         # Alone on the partitions: two runs, one per partition, records of one partition interleaved
         # with the other's, in two chunks, then a chunk to one partition.
         ours.begin()
-        alone_records = [(Record(b"k", b"alone-%d" % i, [("h", b"x")], TS + i), i % 2) for i in range(9)]
+        alone_records = [(BackupRecord(i, TS + i, b"k", b"alone-%d" % i, [("h", b"x")]), i % 2) for i in range(9)]
         ours.send_many(topic, alone_records[:4])
         ours.send_many(topic, alone_records[4:6])
         ours.send_many(topic, [(rec, 0) for rec, _ in alone_records[6:]])
@@ -41,7 +42,7 @@ def test_offsets_are_exact_with_and_without_an_interleaving_writer(bootstrap: st
         ours.commit(group, {(topic, 0): Committed(1)})
         # Another producer writes to partition 0 between our records: our offsets there are not consecutive.
         ours.begin()
-        ours.send_many(topic, [(Record(b"k", b"shared-%d" % i, [], TS + 10 + i), 0) for i in range(3)])
+        ours.send_many(topic, [(BackupRecord(i, TS + 10 + i, b"k", b"shared-%d" % i, []), 0) for i in range(3)])
         time.sleep(0.5)  # lets librdkafka deliver what it was handed
         for i in range(4):
             send(other, topic, 0, b"k", b"other-%d" % i, [], TS + 10 + i)
