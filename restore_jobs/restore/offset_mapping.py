@@ -103,11 +103,13 @@ def batch_ranges(
     target_topic: str,
     batch: Sequence[tuple[BackupRecord, int]],
     runs: Mapping[TopicPartition, Sequence[OffsetRun]],
+    summary_records: int | None = None,
 ) -> list[MappingRange]:
     """Ranges for one batch of one unit: ``batch`` holds (record, target partition) in send order,
     ``runs`` the offsets the records of each target partition got, as (first, count) runs in send
     order (``Deliveries.runs``). The common batch, contiguous source offsets onto one run of one
-    partition, is one range without a look at every record."""
+    partition, is one range without a look at every record. A batch scattered over partitions is
+    summarized per ``summary_records`` records (see ``build_ranges``)."""
     if not batch:
         return []
     if len(runs) == 1:
@@ -120,15 +122,22 @@ def batch_ranges(
     targets = {p: iter([o for first_offset, n in spans for o in range(first_offset, first_offset + n)])
                for (_, p), spans in runs.items()}
     st, sp = source
-    return build_ranges([(st, sp, rec.offset, rec.timestamp, target_topic, p, next(targets[p])) for rec, p in batch])
+    return build_ranges([(st, sp, rec.offset, rec.timestamp, target_topic, p, next(targets[p])) for rec, p in batch],
+                        summary_records)
 
 
-def build_ranges(deliveries: Sequence[Delivery]) -> list[MappingRange]:
-    """Ranges from per-record deliveries, in send order."""
+def build_ranges(deliveries: Sequence[Delivery], summary_records: int | None = None) -> list[MappingRange]:
+    """Ranges from per-record deliveries, in send order. Deliveries over several target
+    partitions are summarized per ``summary_records`` of them (all at once by default): a
+    consumer-group reset re-reads at most one summary's records, so a transaction larger than a
+    produce batch keeps the reset as fine as a batch."""
     if not deliveries:
         return []
     targets = {(d[4], d[5]) for d in deliveries}
-    return _summaries(deliveries) if len(targets) > 1 else _exact_runs(deliveries)
+    if len(targets) == 1:
+        return _exact_runs(deliveries)
+    step = summary_records or len(deliveries)
+    return [r for i in range(0, len(deliveries), step) for r in _summaries(deliveries[i : i + step])]
 
 
 def _exact_runs(deliveries: Sequence[Delivery]) -> list[MappingRange]:

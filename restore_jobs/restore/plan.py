@@ -7,8 +7,9 @@ task's argument, so a unit never re-reads the manifest or the spec's mapping rul
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from restore_jobs.backup.manifest import Manifest, SegmentInfo
@@ -45,6 +46,9 @@ class UnitPlan:
     segments: tuple[SegmentRef, ...]
     start_ms: int | None = None
     end_ms: int | None = None
+    # Another unit writes to one of this unit's target partitions (repartitioning, or several
+    # sources mapped onto one partition): their transactions on it interleave.
+    shares_target: bool = False
 
     @property
     def name(self) -> str:
@@ -174,15 +178,16 @@ def plan_restore(spec: RestoreSpec, manifest: Manifest, existing_topics: dict[st
                 f"{count - 1}; add partitions or change spec.partitionMapping"
             )
 
-    partitions = sorted(
-        {
-            (u.target_topic, p)
-            for u in units
-            for p in (range(u.target_partitions) if u.strategy else [u.target_partition])
-            if p is not None
-        }
-    )
-    return RestorePlan(manifest.backup_id, units, to_create, partitions)
+    writers = Counter(tp for u in units for tp in _targets(u))
+    units = [replace(u, shares_target=any(writers[tp] > 1 for tp in _targets(u))) for u in units]
+    return RestorePlan(manifest.backup_id, units, to_create, sorted(writers))
+
+
+def _targets(unit: UnitPlan) -> list[tuple[str, int]]:
+    """The target partitions a unit may write to."""
+    if unit.strategy is not None:
+        return [(unit.target_topic, p) for p in range(unit.target_partitions)]
+    return [(unit.target_topic, unit.target_partition)] if unit.target_partition is not None else []
 
 
 def _segment_ref(seg: SegmentInfo) -> SegmentRef:

@@ -202,8 +202,11 @@ class _Writer:
         self.place = placement(unit, self.round_robin)
         self.stream = not self.buffers_batches
         self.limit = runner.batch_size
-        # Hooks that may sleep read whole batches before the transaction opens: those stay small.
-        self.min_bytes = runner.min_batch_bytes if self.stream else 0
+        # Transactions stay at ``batch_size`` when hooks may sleep (they read whole batches before
+        # the transaction opens) and when other units write to the same partitions: long
+        # transactions of several producers there interleave, which costs an abort and a resend
+        # with a report per record, and hold read_committed consumers back until all commit.
+        self.min_bytes = runner.min_batch_bytes if self.stream and not unit.shares_target else 0
         # The open batch: records with their target partitions, payload bytes, records skipped by
         # the window, records considered, and the checkpoint it commits.
         self.batch: list[tuple[BackupRecord, int]] = []
@@ -267,7 +270,7 @@ class _Writer:
             raise KafkaError(f"unit {unit.name}: {len(delivered)} deliveries for a batch of {len(batch)} records")
         if batch:
             ranges = batch_ranges((unit.source_topic, unit.source_partition), unit.target_topic, batch,
-                                  delivered.runs)
+                                  delivered.runs, self.limit)
             self.hooks.save_mapping(counters.next_offset, ranges)
         producer.commit(self.group, {self.ckpt_tp: Committed(position)})
         counters.records_written += len(batch)

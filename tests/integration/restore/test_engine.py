@@ -173,6 +173,15 @@ def test_a_minimum_transaction_size_groups_small_batches(bootstrap, storage, cli
     assert result.units[f"{unique}[0]"].batches == 3
 
 
+def test_units_sharing_target_partitions_keep_transactions_of_produce_batch_size(bootstrap, storage, client, unique):
+    backup(storage, client, {unique: 2}, n=30)
+    spec = make_spec(bootstrap, storage, produce_batch_size=7,
+                     repartitioning={unique: model.Repartitioning(target_partitions=3)})
+    result = run_local(spec, storage, "b1", client=client, threads=2, min_transaction_bytes=1 << 30)
+    assert [u.batches for u in result.units.values()] == [5, 5]  # 4 of 7 records, then the last 2
+    assert result.records == 60
+
+
 def test_create_topics_uses_original_partition_count(bootstrap, storage, client, unique):
     backup(storage, client, {unique: 3}, n=5)
     manifest_count = 3

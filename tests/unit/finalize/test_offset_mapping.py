@@ -56,6 +56,17 @@ def test_scattered_batch_gives_one_summary_per_target_partition():
     ]
 
 
+def test_a_scattered_transaction_is_summarized_per_produce_batch():
+    # Six records over two partitions in one transaction, summarized per three records.
+    batch = [("orders", 0, s, 500 + s, "orders-x", s % 2, 10 + s // 2) for s in range(6)]
+    assert build_ranges(batch, summary_records=3) == [
+        MappingRange("orders", 0, 0, 2, "orders-x", 0, 10, 11, 2, 500, 502, False),
+        MappingRange("orders", 0, 1, 1, "orders-x", 1, 10, 10, 1, 501, 501, False),
+        MappingRange("orders", 0, 3, 5, "orders-x", 1, 11, 12, 2, 503, 505, False),
+        MappingRange("orders", 0, 4, 4, "orders-x", 0, 12, 12, 1, 504, 504, False),
+    ]
+
+
 def test_empty_batch():
     assert build_ranges([]) == []
 
