@@ -20,7 +20,8 @@ _counter = itertools.count()
 
 # Tests reason about transactions of exactly produceBatchSize records (kill points, progress,
 # cancels): no minimum transaction size here, nor in the workers the tests start, unless a test
-# asks for one (tests of KAFKA_RESTORE_MIN_TRANSACTION_BYTES itself).
+# asks for one. The demo test runs with the production default (it clears every KAFKA_RESTORE_
+# setting), as do the benchmarks.
 os.environ.setdefault("KAFKA_RESTORE_MIN_TRANSACTION_BYTES", "0")
 
 
