@@ -72,6 +72,8 @@ def run_local(
     secrets: SecretResolver | None = None,
     min_transaction_bytes: int | None = None,
 ) -> LocalResult:
+    """``min_transaction_bytes``: the units' minimum transaction size; by default a worker's
+    (``KAFKA_RESTORE_MIN_TRANSACTION_BYTES``)."""
     started = time.perf_counter()
     min_bytes = context.min_transaction_bytes() if min_transaction_bytes is None else min_transaction_bytes
     admin = open_admin(spec.kafka_cluster, secrets, client)
