@@ -317,7 +317,7 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
         if p != end:
             raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
         if header_count:
-            layouts.learn(buf[block:end], headers)
+            layouts.learn(end - block, headers)
         yield BackupRecord(offset, timestamp, record_key, value, headers, size)
         pos = end
         count += 1
@@ -346,7 +346,7 @@ class _HeaderLayouts:
     def __init__(self) -> None:
         self.by_size: dict[int, _Layout] = {}
 
-    def learn(self, block: bytes, headers: list[tuple[str, bytes | None]]) -> None:
+    def learn(self, block_size: int, headers: list[tuple[str, bytes | None]]) -> None:
         if len(self.by_size) >= self.LIMIT or any(v is None for _, v in headers):
             return
         fields = [(len(raw), raw, len(value or b"")) for raw, value in
@@ -355,7 +355,7 @@ class _HeaderLayouts:
         check = itemgetter(0, *(i for j in range(len(headers)) for i in (1 + 4 * j, 2 + 4 * j, 3 + 4 * j)))
         expected = (len(headers), *(x for field in fields for x in field))
         size = sum(len(name) + len(value or b"") for name, value in headers)
-        self.by_size[len(block)] = (layout.unpack_from, check, expected,
+        self.by_size[block_size] = (layout.unpack_from, check, expected,
                                     tuple(name for name, _ in headers), size)
 
 
