@@ -61,7 +61,10 @@ def context(job_id: str) -> JobContext:
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, KafkaError):
         return exc.retriable and not isinstance(exc, FencedError)
-    if isinstance(exc, (ConnectionError, TimeoutError, botocore.exceptions.ConnectionError)):
+    # botocore's HTTPClientError covers a connection closed mid-response or a read timing out: it
+    # is no ConnectionError, yet it is what the last of botocore's attempts may end with.
+    if isinstance(exc, (ConnectionError, TimeoutError, botocore.exceptions.ConnectionError,
+                        botocore.exceptions.HTTPClientError, botocore.exceptions.IncompleteReadError)):
         return True
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return True
