@@ -293,12 +293,12 @@ class ConfluentProducer(ProducerBase):
         produce, on_delivery = self._produce, self._on_delivery
         reported = range(len(chunk)) if self._per_record else _ends(chunk)
         for i, (rec, partition) in enumerate(chunk):
+            report = on_delivery if i in reported else None
             try:
-                produce(topic, value=rec.value, key=rec.key, partition=partition,
-                        on_delivery=on_delivery if i in reported else None, timestamp=rec.timestamp,
-                        headers=rec.headers)
+                produce(topic, value=rec.value, key=rec.key, partition=partition, on_delivery=report,
+                        timestamp=rec.timestamp, headers=rec.headers)
             except BufferError:
-                self._produce_when_room(topic, rec, partition, on_delivery if i in reported else None)
+                self._produce_when_room(topic, rec, partition, report)
             except ck.KafkaException as exc:
                 raise to_kafka_error(exc, f"{self._label}: send to {topic}[{partition}]") from exc
 

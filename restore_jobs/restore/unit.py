@@ -200,6 +200,7 @@ class _Writer:
         self.ckpt_tp = checkpoint_partition(unit.target_topic, unit.target_partition)
         self.round_robin = RoundRobin(unit.target_partitions, start=counters.round_robin)
         self.place = placement(unit, self.round_robin)
+        self.window = window(unit)
         self.stream = not self.buffers_batches
         self.limit = runner.batch_size
         # Transactions stay at ``batch_size`` when hooks may sleep (they read whole batches before
@@ -230,7 +231,7 @@ class _Writer:
     def _take(self, piece: list[BackupRecord]) -> None:
         """Adds the records of ``piece`` the window keeps, sending them at once unless batches are
         buffered, and commits when the batch is complete."""
-        first, last = window(self.unit)
+        first, last = self.window
         if self.unit.strategy is None:  # one partition for every record: no call per record
             fixed = self.unit.target_partition
             selected = [(rec, fixed) for rec in piece if first <= rec.timestamp <= last]
