@@ -7,7 +7,7 @@ picks one by name. Everything here speaks plain Python values; no client type le
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, overload
 
@@ -37,6 +37,11 @@ class Delivered:
 
 
 OffsetRun = tuple[int, int]  # first offset, number of records at consecutive offsets from it
+
+
+def run_offsets(runs: Mapping[TopicPartition, Sequence[OffsetRun]]) -> dict[TopicPartition, Iterator[int]]:
+    """Per partition, the offsets its runs hold, one by one in send order."""
+    return {tp: iter([o for first, n in spans for o in range(first, first + n)]) for tp, spans in runs.items()}
 
 
 class Outgoing(Protocol):
@@ -98,8 +103,7 @@ class Deliveries(Sequence[Delivered]):
 
     def __getitem__(self, index: int | slice) -> Delivered | list[Delivered]:
         if self._expanded is None:
-            offsets = {tp: iter([o for first, n in spans for o in range(first, first + n)])
-                       for tp, spans in self.runs.items()}
+            offsets = run_offsets(self.runs)
             self._expanded = [Delivered(t, p, next(offsets[(t, p)])) for t, p in self.order]
         return self._expanded[index]
 

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from restore_jobs.backup.records import BackupRecord
-from restore_jobs.kafka.client import OffsetRun
+from restore_jobs.kafka.client import OffsetRun, run_offsets
 
 # (source_topic, source_partition, source_offset, timestamp, target_topic, target_partition, target_offset)
 Delivery = tuple[str, int, int, int, str, int, int]
@@ -119,11 +119,10 @@ def batch_ranges(
             t_first = spans[0][0]
             return [MappingRange(source[0], source[1], first.offset, last.offset, target_topic, target_partition,
                                  t_first, t_first + n - 1, n, first.timestamp, last.timestamp, True)]
-    targets = {p: iter([o for first_offset, n in spans for o in range(first_offset, first_offset + n)])
-               for (_, p), spans in runs.items()}
+    targets = run_offsets(runs)
     st, sp = source
-    return build_ranges([(st, sp, rec.offset, rec.timestamp, target_topic, p, next(targets[p])) for rec, p in batch],
-                        summary_records)
+    return build_ranges([(st, sp, rec.offset, rec.timestamp, target_topic, p, next(targets[(target_topic, p)]))
+                         for rec, p in batch], summary_records)
 
 
 def build_ranges(deliveries: Sequence[Delivery], summary_records: int | None = None) -> list[MappingRange]:
