@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench.dataset import Dataset, make_backup
-from bench.system import run_job
+from bench.system import restore_spec, run_job
 from restore_jobs.demo.stack import Stack
 from restore_jobs.kafka.factory import open_admin
 from restore_jobs.spec.model import KafkaCluster
@@ -66,8 +66,6 @@ def engine_in(tree: Path, data: Dataset, bootstrap: str, batch: int) -> tuple[fl
 
 def job_in(tree: Path, stack: Stack, data: Dataset, batch: int) -> float:
     """MB/s of one full job on a worker started from ``tree`` (its cwd, so ``-m celery`` imports it)."""
-    from bench.system import restore_spec
-
     here = Path.cwd()
     os.chdir(tree)
     try:
