@@ -12,6 +12,7 @@ import logging
 from celery.signals import setup_logging, worker_init
 
 from restore_jobs import logs
+from restore_jobs.backup.segment import NATIVE_PARSER
 from restore_jobs.jobs import tasks  # noqa: F401  (registers the tasks)
 from restore_jobs.jobs.app import app
 from restore_jobs.jobs.context import min_transaction_bytes
@@ -33,6 +34,14 @@ def _freeze_startup_heap(**_: object) -> None:
     collections a unit triggers every ~20k records it decodes (0.4 s -> 0.13 s of collection per
     100k records), and the pool processes keep sharing their pages with the parent."""
     gc.freeze()
+
+
+@worker_init.connect
+def _report_record_parser(**_: object) -> None:
+    if not NATIVE_PARSER:
+        logging.getLogger(__name__).warning(
+            "the C record parser (restore_jobs.backup._records) is not built: records are decoded in "
+            "Python, several times slower; reinstall kafka-restore where a C compiler is available")
 
 
 __all__ = ["app"]

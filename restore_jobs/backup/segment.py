@@ -25,6 +25,13 @@ import zstandard
 
 from restore_jobs.backup.records import BackupRecord
 
+try:
+    from restore_jobs.backup._records import parse as _native_parse
+except ImportError:  # built without a C compiler: the Python parser takes every record
+    _native_parse = None
+# Whether records are parsed in C; without, a restore decodes several times slower.
+NATIVE_PARSER = _native_parse is not None
+
 MAGIC = b"KBAK"
 END_MAGIC = b"BKAE"
 VERSION = 1
@@ -71,12 +78,23 @@ class SegmentHeader:
 
 def read_segment(stream: BinaryIO, key: str, *, max_segment_bytes: int = 1 << 30) -> Iterator[BackupRecord]:
     """Yields the records of one segment file in stored order; raises SegmentError naming ``key``."""
+    for batch in read_segment_batches(stream, key, max_segment_bytes=max_segment_bytes):
+        yield from batch
+
+
+def read_segment_batches(
+    stream: BinaryIO, key: str, *, max_segment_bytes: int = 1 << 30
+) -> Iterator[list[BackupRecord]]:
+    """The records of one segment file in stored order, in batches of at most one decompressed
+    chunk (1 MiB) or one record; raises SegmentError naming ``key``."""
     source, size = _seekable(stream, key, max_segment_bytes)
     try:
         magic = source.read(4)
         source.seek(-len(magic), io.SEEK_CUR)
         if magic != MAGIC:
-            yield from _read_legacy(source.read(size), key, max_segment_bytes)
+            legacy = list(_read_legacy(source.read(size), key, max_segment_bytes))
+            if legacy:
+                yield legacy
             return
         header = _check_framing(source, key, size)
         body = _Bounded(source, size - HEADER.size - FOOTER.size)
@@ -225,104 +243,135 @@ class _Chunks:
         return b"".join(pieces)
 
 
-def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[BackupRecord]:
-    """The hot loop of every restore, one pass per record with its fields parsed inline: bounds are
-    checked before every slice, errors are built out of line. Each record carries its payload size.
+def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[list[BackupRecord]]:
+    """The hot loop of every restore. Yields the records in batches that end where the buffer
+    needs more data, so a batch holds at most one decompressed chunk plus one record.
 
-    A header block whose layout was seen before in the segment is parsed by one struct call (see
-    ``_HeaderLayouts``): header keys and value lengths repeat from record to record, and parsing
-    them field by field costs more than the rest of the record."""
+    Whole records go to the C parser (``_records.c``) when it is built. It stops in front of any
+    record it does not take: those, and every record when it is missing, are parsed here, one pass
+    per record with its fields parsed inline: bounds are checked before every slice, errors are
+    built out of line, and each record carries its payload size. A header block whose layout was
+    seen before in the segment is parsed by one struct call (see ``_HeaderLayouts``): header keys
+    and value lengths repeat from record to record, and parsing them field by field costs more
+    than the rest of the record."""
     refill = _Chunks(chunks).refill
     unpack_u32, unpack_fixed, unpack_i32, unpack_u16 = _U32.unpack_from, _unpack_fixed, _unpack_i32, _unpack_u16
+    native = _native_parse
     buf, pos, limit = b"", 0, 0
     count = 0
     names: dict[bytes, str] = {}  # header keys repeat from record to record: decoded once per segment
+    native_names: list[str] = []  # the C parser's cache of the same, by header position
     layouts = _HeaderLayouts()
     known_layout = layouts.by_size.get
-    while count < record_count:
-        if pos + 4 > limit:
-            buf, pos = refill(buf, pos, 4), 0
-            limit = len(buf)
-            if limit < 4:
-                raise SegmentError(key, f"truncated: record_count says {record_count} but the body holds "
-                                        f"{count} records")
-        (length,) = unpack_u32(buf, pos)
-        if length < _MIN_RECORD:
-            raise SegmentError(key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum")
-        p = pos + 4
-        end = p + length
-        if end > limit:
-            buf, p = refill(buf, p, length), 0
-            limit, end = len(buf), length
-            if limit < length:
-                raise SegmentError(key, f"record {count}: length {length} exceeds the {limit} bytes that remain")
-        timestamp, offset, key_len = unpack_fixed(buf, p)
-        p += 20
-        size = 0
-        record_key = None
-        if key_len >= 0:
-            q = p + key_len
-            if q > end - 4:
-                raise _overrun(key, count, "key", key_len)
-            record_key = buf[p:q]
-            p = q
-            size = key_len
-        (value_len,) = unpack_i32(buf, p)
-        p += 4
-        value = None
-        if value_len >= 0:
-            q = p + value_len
-            if q > end - 2:
-                raise _overrun(key, count, "value", value_len)
-            value = buf[p:q]
-            p = q
-            size += value_len
-        layout = known_layout(end - p)
-        if layout is not None:
-            unpack, check, expected, header_names, header_size = layout
-            fields = unpack(buf, p)
-            if check(fields) == expected:
-                headers = list(zip(header_names, fields[4::4], strict=True))
-                yield BackupRecord(offset, timestamp, record_key, value, headers, size + header_size)
-                pos = end
-                count += 1
-                continue
-        (header_count,) = unpack_u16(buf, p)
-        block = p
-        p += 2
-        headers: list[tuple[str, bytes | None]] = []
-        for h in range(header_count):
-            if p + 2 > end:
-                raise SegmentError(key, f"record {count}: header {h} runs past the record's end")
-            (hk_len,) = unpack_u16(buf, p)
-            q = p + 2 + hk_len
-            if q > end - 4:
-                raise _overrun(key, count, f"header {h} key", hk_len)
-            raw_name = buf[p + 2 : q]
-            name = names.get(raw_name)
-            if name is None:
-                name = names[raw_name] = _header_name(raw_name, key, count, h)
-            (hv_len,) = unpack_i32(buf, q)
-            p = q + 4
-            size += len(name)
-            if hv_len >= 0:
-                q = p + hv_len
-                if q > end:
-                    raise _overrun(key, count, f"header {h} value", hv_len)
-                headers.append((name, buf[p:q]))
+    batch: list[BackupRecord] = []
+    try:
+        while count < record_count:
+            if pos + 4 > limit:
+                if batch:
+                    yield batch
+                    batch = []
+                buf, pos = refill(buf, pos, 4), 0
+                limit = len(buf)
+                if limit < 4:
+                    raise SegmentError(key, f"truncated: record_count says {record_count} but the body holds "
+                                            f"{count} records")
+            (length,) = unpack_u32(buf, pos)
+            if length < _MIN_RECORD:
+                raise SegmentError(key, f"record {count}: length {length} is below the {_MIN_RECORD}-byte minimum")
+            end = pos + 4 + length
+            if end > limit:
+                if batch:
+                    yield batch
+                    batch = []
+                buf, pos = refill(buf, pos, 4 + length), 0
+                limit, end = len(buf), 4 + length
+                if limit < end:
+                    raise SegmentError(key, f"record {count}: length {length} exceeds the {limit - 4} bytes "
+                                            "that remain")
+            if native is not None:
+                parsed, pos = native(buf, pos, record_count - count, BackupRecord, native_names)
+                if parsed:
+                    count += len(parsed)
+                    if batch:
+                        batch += parsed
+                    else:
+                        batch = parsed
+                    continue
+            p = pos + 4
+            timestamp, offset, key_len = unpack_fixed(buf, p)
+            p += 20
+            size = 0
+            record_key = None
+            if key_len >= 0:
+                q = p + key_len
+                if q > end - 4:
+                    raise _overrun(key, count, "key", key_len)
+                record_key = buf[p:q]
                 p = q
-                size += hv_len
-            else:
-                headers.append((name, None))
-        if p != end:
-            raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
-        if header_count:
-            layouts.learn(end - block, headers)
-        yield BackupRecord(offset, timestamp, record_key, value, headers, size)
-        pos = end
-        count += 1
-    if pos < limit or refill(buf, pos, 1):
-        raise SegmentError(key, f"the body holds more data than record_count {record_count} records")
+                size = key_len
+            (value_len,) = unpack_i32(buf, p)
+            p += 4
+            value = None
+            if value_len >= 0:
+                q = p + value_len
+                if q > end - 2:
+                    raise _overrun(key, count, "value", value_len)
+                value = buf[p:q]
+                p = q
+                size += value_len
+            layout = known_layout(end - p)
+            if layout is not None:
+                unpack, check, expected, header_names, header_size = layout
+                fields = unpack(buf, p)
+                if check(fields) == expected:
+                    headers = list(zip(header_names, fields[4::4], strict=True))
+                    batch.append(BackupRecord(offset, timestamp, record_key, value, headers, size + header_size))
+                    pos = end
+                    count += 1
+                    continue
+            (header_count,) = unpack_u16(buf, p)
+            block = p
+            p += 2
+            headers: list[tuple[str, bytes | None]] = []
+            for h in range(header_count):
+                if p + 2 > end:
+                    raise SegmentError(key, f"record {count}: header {h} runs past the record's end")
+                (hk_len,) = unpack_u16(buf, p)
+                q = p + 2 + hk_len
+                if q > end - 4:
+                    raise _overrun(key, count, f"header {h} key", hk_len)
+                raw_name = buf[p + 2 : q]
+                name = names.get(raw_name)
+                if name is None:
+                    name = names[raw_name] = _header_name(raw_name, key, count, h)
+                (hv_len,) = unpack_i32(buf, q)
+                p = q + 4
+                size += len(name)
+                if hv_len >= 0:
+                    q = p + hv_len
+                    if q > end:
+                        raise _overrun(key, count, f"header {h} value", hv_len)
+                    headers.append((name, buf[p:q]))
+                    p = q
+                    size += hv_len
+                else:
+                    headers.append((name, None))
+            if p != end:
+                raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
+            if header_count:
+                layouts.learn(end - block, headers)
+            batch.append(BackupRecord(offset, timestamp, record_key, value, headers, size))
+            pos = end
+            count += 1
+        if batch:
+            yield batch
+            batch = []
+        if pos < limit or refill(buf, pos, 1):
+            raise SegmentError(key, f"the body holds more data than record_count {record_count} records")
+    except SegmentError:
+        if batch:  # the records before the damaged one, as a reader of single records would get them
+            yield batch
+        raise
 
 
 # unpack, check, the values check must return, header keys, payload bytes of the headers

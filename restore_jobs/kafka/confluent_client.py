@@ -52,6 +52,11 @@ _NATIVE = (ck.KafkaException, TimeoutError)
 # Connection failures that trying again cannot fix: a refused login, a certificate that does not verify.
 _SECURITY = frozenset({E._AUTHENTICATION, E._SSL, E.SASL_AUTHENTICATION_FAILED})
 _LINGER_MS = 5
+# Connect to every broker as soon as metadata names it. With sparse connections, a request made
+# in the moment librdkafka swaps its bootstrap connection for the brokers' own finds no broker up
+# and is retried only 50-500 ms later: the producer id at the start of every unit, and the admin
+# client's first call. 500 ms is longer than a unit of 100 MB takes to send on loopback.
+_EAGER_CONNECTIONS = {"enable.sparse.connections": False}
 _READ_BATCH = 500
 _GROUP_STATES = {
     "UNKNOWN": "Unknown",
@@ -94,7 +99,8 @@ class ConfluentAdmin(AdminBase):
         self._settings = settings
         self._security_error: ck.KafkaError | None = None
         self._admin = build_client(settings, self.what("open admin client"), to_kafka_error,
-                                   lambda: AdminClient(_with_logger(settings, error_cb=self._on_error)))
+                                   lambda: AdminClient(_with_logger(settings, error_cb=self._on_error,
+                                                                       **_EAGER_CONNECTIONS)))
 
     def _on_error(self, err: ck.KafkaError) -> None:
         if err.code() in _SECURITY:
@@ -250,6 +256,7 @@ def producer_settings(
         "queue.buffering.max.messages": max(100_000, 2 * batch_size),
         # Java's default partitioner, should a record ever come without a partition.
         "partitioner": "murmur2_random",
+        **_EAGER_CONNECTIONS,
     })
     if not idempotent:
         config["max.in.flight.requests.per.connection"] = 1

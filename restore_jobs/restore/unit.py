@@ -14,14 +14,16 @@ reader holds for one segment.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import operator
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
 from restore_jobs.backup.records import BackupRecord
-from restore_jobs.backup.segment import read_segment
+from restore_jobs.backup.segment import read_segment_batches
 from restore_jobs.kafka.client import Committed, KafkaAdmin, KafkaError, TransactionalProducer
 from restore_jobs.kafka.partitioner import RoundRobin, murmur2_partition
 from restore_jobs.restore.checkpoint import (
@@ -31,7 +33,7 @@ from restore_jobs.restore.checkpoint import (
     transactional_id,
 )
 from restore_jobs.restore.offset_mapping import MappingRange, batch_ranges
-from restore_jobs.restore.plan import UnitPlan
+from restore_jobs.restore.plan import SegmentRef, UnitPlan
 from restore_jobs.restore.readahead import read_ahead
 from restore_jobs.storage.base import BackupStorage
 
@@ -216,8 +218,8 @@ class _Writer:
 
     def run(self) -> None:
         limit = self.limit
-        records = stream_records(self.unit, self.runner.storage, self.counters.next_offset)
-        chunks = read_ahead(records, chunk_records=min(limit, 1000), name=f"read-ahead {self.unit.name}")
+        batches = stream_batches(self.unit, self.runner.storage, self.counters.next_offset)
+        chunks = read_ahead(batches, name=f"read-ahead {self.unit.name}")
         with closing(chunks):  # an error or a cancel here stops the reader at once
             for chunk in chunks:
                 start = 0
@@ -300,20 +302,39 @@ def window(unit: UnitPlan) -> tuple[int, int]:
 
 def stream_records(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterator[BackupRecord]:
     """The unit's records at or after ``from_offset``, in offset order, checked against the manifest."""
+    for batch in stream_batches(unit, storage, from_offset):
+        yield from batch
+
+
+def stream_batches(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> Iterator[list[BackupRecord]]:
+    """``stream_records`` in the segment reader's batches, each checked as a whole."""
     for seg in unit.segments:
         if seg.end_offset < from_offset:
             continue
         previous = -1
         with storage.open(seg.key) as stream:
-            for rec in read_segment(stream, seg.key):
-                if not seg.start_offset <= rec.offset <= seg.end_offset or rec.offset <= previous:
-                    raise BackupDataError(
-                        f"segment {seg.key}: record offset {rec.offset} is outside the manifest's range "
-                        f"{seg.start_offset}-{seg.end_offset} or out of order (after {previous})"
-                    )
-                previous = rec.offset
-                if rec.offset >= from_offset:
-                    yield rec
+            for batch in read_segment_batches(stream, seg.key):
+                offsets = [rec.offset for rec in batch]
+                if (offsets[0] <= previous or offsets[0] < seg.start_offset or offsets[-1] > seg.end_offset
+                        or any(map(operator.ge, offsets, offsets[1:]))):
+                    raise _out_of_order(seg, offsets, previous)
+                previous = offsets[-1]
+                if previous < from_offset:
+                    continue
+                if offsets[0] < from_offset:
+                    batch = batch[bisect.bisect_left(offsets, from_offset):]
+                yield batch
+
+
+def _out_of_order(seg: SegmentRef, offsets: list[int], previous: int) -> BackupDataError:
+    for offset in offsets:
+        if not seg.start_offset <= offset <= seg.end_offset or offset <= previous:
+            break
+        previous = offset
+    return BackupDataError(
+        f"segment {seg.key}: record offset {offset} is outside the manifest's range "
+        f"{seg.start_offset}-{seg.end_offset} or out of order (after {previous})"
+    )
 
 
 def _abort_quietly(producer: TransactionalProducer) -> None:

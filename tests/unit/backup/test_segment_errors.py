@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import SegmentError, encode_segment, read_segment
 
+pytestmark = pytest.mark.usefixtures("parser")
+
 KEY = "b1/topics/orders/partition=3/segment-00000000000000000042.bin.zst"
 RECORDS = [BackupRecord(42 + i, 1_000 + i, b"k%d" % i, b"v" * (i * 10), [("h", b"x"), ("n", None)]) for i in range(20)]
 

@@ -15,6 +15,8 @@ import zstandard
 from restore_jobs.backup.records import BackupRecord
 from restore_jobs.backup.segment import read_segment
 
+pytestmark = pytest.mark.usefixtures("parser")
+
 EXPECTED = [
     BackupRecord(
         offset=100,

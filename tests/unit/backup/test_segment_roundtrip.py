@@ -18,6 +18,8 @@ from restore_jobs.backup.segment import (
     read_segment_header,
 )
 
+pytestmark = pytest.mark.usefixtures("parser")
+
 blobs = st.one_of(st.none(), st.binary(max_size=300))
 headers = st.lists(st.tuples(st.text(max_size=20), blobs), max_size=4)
 

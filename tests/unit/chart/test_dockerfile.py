@@ -47,3 +47,9 @@ def test_every_installed_package_is_copied_and_tests_stay_out() -> None:
     assert packages <= copied
     ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert {"tests", ".git", "charts", "bench"} <= set(ignored)
+
+
+def test_the_build_stage_compiles_the_record_parser_and_the_image_ships_no_compiler() -> None:
+    build, runtime = DOCKERFILE.split("\nFROM ")[1:]
+    assert "gcc" in build and "COPY pyproject.toml setup.cfg setup.py" in build
+    assert "gcc" not in runtime and "apt-get" not in runtime

@@ -74,6 +74,7 @@ def test_confluent_producer_settings() -> None:
         "request.timeout.ms": 12000, "message.timeout.ms": 24005, "transaction.timeout.ms": 60000,
         "batch.num.messages": 5000}
     assert "max.in.flight.requests.per.connection" not in txn
+    assert txn["enable.sparse.connections"] is False  # no 50-500 ms stall before the producer id
     plain = confluent_client.producer_settings(base, None, 1, 30000, 10)
     assert (plain["enable.idempotence"], plain["acks"], plain["max.in.flight.requests.per.connection"]) == (False, 1, 1)
     assert "transactional.id" not in plain
