@@ -18,11 +18,13 @@ MB = 1_000_000  # throughput is payload (key + value + headers) in 10^6 bytes pe
 
 PATHS = {
     "a": "a: bare confluent-kafka producer",
+    "t": "t: bare confluent-kafka producer, in transactions",
     "b": "b: bare kafka-python producer",
     "c": "c: engine in one process (run_local)",
     "d": "d: full path (submit, Celery workers)",
 }
 TARGETS = {"c/a": 0.9, "d/a": 0.8}
+_BARE = ("a", "b", "t")
 
 
 @dataclass
@@ -103,7 +105,7 @@ class Results:
     def find(self, path: str, partitions: int, workers: int = 0, client: str = "confluent") -> Summary | None:
         """The summary of a configuration; c and d at the run's produceBatchSize and minimum
         transaction size."""
-        batch, txn_bytes = (0, 0) if path in "ab" else (self.settings["batch_size"], self.settings["min_txn_bytes"])
+        batch, txn_bytes = (0, 0) if path in _BARE else (self.settings["batch_size"], self.settings["min_txn_bytes"])
         return next((s for s in self.summaries()
                      if (s.path, s.client, s.partitions, s.workers, s.batch_size, s.min_txn_bytes)
                      == (path, client, partitions, workers, batch, txn_bytes)), None)
@@ -119,6 +121,8 @@ class Results:
         for p in self.settings["partitions"]:
             a = self.find("a", p)
             put("c/a", p, self.find("c", p), a)
+            put("t/a", p, self.find("t", p), a)
+            put("c/t", p, self.find("c", p), self.find("t", p))
             for w in self.settings["workers"]:
                 put(f"d/a (W={w})", p, self.find("d", p, w), a)
         kp = self.settings["kp_partitions"]
@@ -205,7 +209,7 @@ def markdown(res: Results) -> str:
               " / ".join(f"{x.cpu_s.get(k, 0):.2f}" for k in ("broker", "bench", "workers")),
               f"{sum(x.cpu_s.values()) / x.seconds:.2f}"]
              for x in sorted(res.summaries(), key=lambda x: (x.client, x.partitions, x.path, x.workers))
-             if (x.batch_size, x.min_txn_bytes) == (s["batch_size"], s["min_txn_bytes"]) or x.path in "ab"],
+             if (x.batch_size, x.min_txn_bytes) == (s["batch_size"], s["min_txn_bytes"]) or x.path in _BARE],
         ),
         "",
         "## Ratios (medians; target in brackets)",

@@ -4,6 +4,8 @@
 
 Paths, each writing the same records to its own target topic:
   a  a bare confluent-kafka producer (acks=all, idempotent) writing the records from memory
+  t  the same producer in transactions of KAFKA_RESTORE_MIN_TRANSACTION_BYTES per partition: what
+     exactly-once costs on this broker by itself (not a target; c/t is the engine's own share)
   b  a bare kafka-python producer, likewise
   c  our restore engine in this process, without Celery (restore_jobs.jobs.local.run_local)
   d  the full path: api.submit, Celery workers (one pool process each), polled until Completed;
@@ -15,6 +17,7 @@ restoring backups of growing size. Results: bench/results/latest.{json,md} (git-
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import os
@@ -127,7 +130,11 @@ class Bench:
         return run
 
     def bare(self, path: str, client: ClientName, data: Dataset, rows: list[Row], payload: int) -> Run:
+        """a and b; t: a's producer in transactions as large per partition as a unit's."""
         produce = producers.produce_confluent if client == "confluent" else producers.produce_kafka_python
+        if path == "t":
+            produce = functools.partial(producers.produce_confluent_transactional,
+                                        txn_bytes=min_transaction_bytes() * data.partitions)
 
         def go(target: str) -> Outcome:
             self.admin.create_topics({target: data.partitions, WARMUP_TOPIC: 1})
@@ -161,6 +168,7 @@ class Bench:
                 for _ in range(a.repeats):
                     if rows:
                         self.bare("a", "confluent", data, rows, payload)
+                        self.bare("t", "confluent", data, rows, payload)
                         self.engine(data)
                     self.job(data, w, "confluent")
         sweep_data = self.dataset(a.records, a.partitions[0])

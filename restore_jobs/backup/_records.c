@@ -9,6 +9,10 @@
  *
  * Records are instances of the record type the caller passes (BackupRecord, a slots dataclass):
  * allocated and given their six fields by attribute, as its __init__ would, without a Python call.
+ * Records and their header lists are untracked by the cyclic garbage collector, as CPython untracks
+ * tuples and dicts of atomic values: they hold only ints, bytes, str and None, so they cannot be
+ * part of a cycle. Tracked, the records a worker holds (a transaction's, and those read ahead) were
+ * traversed by every collection: 10-15% of a restore's CPU time with 8 partitions in one process.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -114,6 +118,7 @@ static PyObject *parse_headers(const unsigned char *b, int64_t *p, int64_t end, 
         PyList_SET_ITEM(headers, h, pair);
     }
     *p = q;
+    PyObject_GC_UnTrack(headers);
     return headers;
 malformed:
     Py_DECREF(headers);
@@ -125,6 +130,7 @@ static PyObject *new_record(PyTypeObject *type, PyObject *offset, PyObject *time
 {
     PyObject *record = type->tp_alloc(type, 0);
     if (record == NULL) return NULL;
+    PyObject_GC_UnTrack(record);
     if (PyObject_SetAttr(record, s_offset, offset) < 0 || PyObject_SetAttr(record, s_timestamp, timestamp) < 0
         || PyObject_SetAttr(record, s_key, key) < 0 || PyObject_SetAttr(record, s_value, value) < 0
         || PyObject_SetAttr(record, s_headers, headers) < 0 || PyObject_SetAttr(record, s_payload_size, size) < 0) {

@@ -124,6 +124,13 @@ def test_cached_header_keys_follow_changes() -> None:
 
 
 @needs_native
+def test_records_stay_out_of_the_cyclic_collector() -> None:
+    """They hold only atomic values, so they cannot be part of a cycle (see _records.c)."""
+    (rec,), _ = native(_record(0, [("h", b"x")]), 0, 1, BackupRecord, [])
+    assert not gc.is_tracked(rec) and not gc.is_tracked(rec.headers) and not gc.is_tracked(rec.headers[0])
+
+
+@needs_native
 def test_refuses_arguments_of_the_wrong_kind() -> None:
     with pytest.raises(TypeError):
         native(bytearray(_record(0)), 0, 1, BackupRecord, [])
