@@ -156,21 +156,23 @@ class Bench:
 
     def run(self) -> Results:
         a = self.args
-        for w in a.workers:
-            self.workers.start(w, "confluent")
-            for p in a.partitions:
-                data = self.dataset(a.records, p)
-                rows = data.rows() if w == a.workers[0] else []
-                # The bare producers' records, held here for the runs, would otherwise be rescanned by
-                # every full collection c triggers; a worker freezes its startup heap the same way.
-                gc.freeze()
-                payload = payload_bytes(rows)
-                for _ in range(a.repeats):
-                    if rows:
-                        self.bare("a", "confluent", data, rows, payload)
-                        self.bare("t", "confluent", data, rows, payload)
-                        self.engine(data)
+        self.workers.start(max(a.workers), "confluent")
+        for p in a.partitions:
+            data = self.dataset(a.records, p)
+            rows = data.rows()
+            # The bare producers' records, held here for the runs, would otherwise be rescanned by
+            # every full collection c triggers; a worker freezes its startup heap the same way.
+            gc.freeze()
+            payload = payload_bytes(rows)
+            for _ in range(a.repeats):
+                self.bare("a", "confluent", data, rows, payload)
+                self.bare("t", "confluent", data, rows, payload)
+                self.engine(data)
+                for w in a.workers:
+                    self.workers.serve(w)
                     self.job(data, w, "confluent")
+            del rows
+        self.workers.serve(len(self.workers.names))
         sweep_data = self.dataset(a.records, a.partitions[0])
         for mib in a.txn_sweep:
             if mib * MIB != min_transaction_bytes():

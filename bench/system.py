@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from bench.dataset import BACKUP_ID, SOURCE_TOPIC, Dataset
 from restore_jobs.demo.stack import Stack
 from restore_jobs.jobs import api
+from restore_jobs.jobs.app import CONTROL_QUEUE, RESTORE_QUEUE, app
 from restore_jobs.jobs.local import run_local
 from restore_jobs.kafka.client import ClientName
 from restore_jobs.spec import model
@@ -63,22 +65,41 @@ def run_job(spec: model.RestoreSpec, name: str, timeout: float) -> Outcome:
 
 
 class Workers:
-    """W Celery worker processes (one pool process each) on ``stack``, all with one Kafka client."""
+    """W Celery worker processes (one pool process each) on ``stack``, all with one Kafka client.
+
+    ``serve(w)`` lets only the first w of them take tasks (Celery's remote control cancels and
+    adds queue consumers), so runs with different W can alternate without restarting workers:
+    drift of a shared machine then hits every W alike."""
 
     def __init__(self, stack: Stack):
         self.stack = stack
         self.names: list[str] = []
+        self.serving = 0
 
     def start(self, count: int, client: ClientName) -> None:
         for i in range(len(self.names), count):
             name = f"bench-{client}-w{i + 1}"
             self.stack.start_worker(name, concurrency=1, extra_env={"KAFKA_RESTORE_KAFKA_CLIENT": client})
             self.names.append(name)
+        self.serving = len(self.names)
+
+    def serve(self, count: int) -> None:
+        if count == self.serving:
+            return
+        for i, name in enumerate(self.names):
+            if (i < count) != (i < self.serving):
+                node = [f"{name}@{socket.gethostname()}"]
+                for queue in (RESTORE_QUEUE, CONTROL_QUEUE):
+                    change = app.control.add_consumer if i < count else app.control.cancel_consumer
+                    if not change(queue, destination=node, reply=True, timeout=10):
+                        raise RuntimeError(f"worker {name} did not answer a change of its {queue} consumer")
+        self.serving = count
 
     def stop(self) -> None:
         for name in self.names:
             self.stack.kill(name, signal.SIGTERM)
         self.names.clear()
+        self.serving = 0
 
     def all_pids(self) -> list[int]:
         """Main and pool processes of every worker."""
@@ -86,8 +107,8 @@ class Workers:
         return [pid for main in mains for pid in (main, *_children(main))]
 
     def pool_pids(self) -> dict[str, list[int]]:
-        """Worker name -> pids of its pool processes (children of the worker's main process)."""
-        return {name: _children(self.stack.procs[name].pid) for name in self.names}
+        """Serving worker's name -> pids of its pool processes (children of the worker's main process)."""
+        return {name: _children(self.stack.procs[name].pid) for name in self.names[: self.serving]}
 
     def reset_peaks(self) -> None:
         """Linux resets VmHWM to the current RSS on ``echo 5 > /proc/PID/clear_refs``."""
