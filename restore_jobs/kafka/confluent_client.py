@@ -283,6 +283,9 @@ class ConfluentProducer(ProducerBase):
         config = producer_settings(settings, transactional_id, acks, timeout_ms, batch_size)
         self._producer = build_client(config, f"open {self._label}", to_kafka_error,
                                       lambda: ck.Producer(_with_logger(config)))
+        # Called with its arguments by position, the order of its C signature: topic, value, key,
+        # partition, callback, on_delivery (an alias of callback), timestamp, headers. Keywords cost
+        # about 1 µs more per record, as much as the rest of the call.
         self._produce = self._producer.produce
         # Every chunk sent since ``begin``, as (topic, records), for the offsets and for a resend.
         self._sent: list[tuple[str, list[Placed]]] = []
@@ -302,8 +305,7 @@ class ConfluentProducer(ProducerBase):
         for i, (rec, partition) in enumerate(chunk):
             report = on_delivery if i in reported else None
             try:
-                produce(topic, value=rec.value, key=rec.key, partition=partition, on_delivery=report,
-                        timestamp=rec.timestamp, headers=rec.headers)
+                produce(topic, rec.value, rec.key, partition, report, None, rec.timestamp, rec.headers)
             except BufferError:
                 self._produce_when_room(topic, rec, partition, report)
             except ck.KafkaException as exc:
@@ -316,8 +318,8 @@ class ConfluentProducer(ProducerBase):
         retrying = Retrying(retry=retry_if_exception_type(BufferError), stop=stop_after_delay(self._timeout),
                             wait=wait_fixed(0.05), sleep=self._producer.poll, reraise=True)
         try:
-            retrying(self._produce, topic, value=rec.value, key=rec.key, partition=partition,
-                     on_delivery=on_delivery, timestamp=rec.timestamp, headers=rec.headers)
+            retrying(self._produce, topic, rec.value, rec.key, partition, on_delivery, None, rec.timestamp,
+                     rec.headers)
         except BufferError:
             raise KafkaError(f"{self._label}: send to {topic}[{partition}]: local queue stayed full for "
                              f"{self._timeout:g}s", retriable=True) from None
