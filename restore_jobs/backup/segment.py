@@ -244,25 +244,18 @@ class _Chunks:
 
 
 def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iterator[list[BackupRecord]]:
-    """The hot loop of every restore. Yields the records in batches that end where the buffer
-    needs more data, so a batch holds at most one decompressed chunk plus one record.
-
-    Whole records go to the C parser (``_records.c``) when it is built. It stops in front of any
-    record it does not take: those, and every record when it is missing, are parsed here, one pass
-    per record with its fields parsed inline: bounds are checked before every slice, errors are
-    built out of line, and each record carries its payload size. A header block whose layout was
-    seen before in the segment is parsed by one struct call (see ``_HeaderLayouts``): header keys
-    and value lengths repeat from record to record, and parsing them field by field costs more
-    than the rest of the record."""
+    """The hot loop of every restore: frames the records and yields them in batches that end
+    where the buffer needs more data, so a batch holds at most one decompressed chunk plus one
+    record. Whole records go to the C parser (``_records.c``) when it is built; it stops in front
+    of any record it does not take, and ``_RecordParser`` parses those (naming the damage), and
+    every record when the C parser is missing."""
     refill = _Chunks(chunks).refill
-    unpack_u32, unpack_fixed, unpack_i32, unpack_u16 = _U32.unpack_from, _unpack_fixed, _unpack_i32, _unpack_u16
+    unpack_u32 = _U32.unpack_from
     native = _native_parse
+    native_names: list[str] = []  # the C parser's cache of header keys, by header position
+    parse_one = _RecordParser(key).parse
     buf, pos, limit = b"", 0, 0
     count = 0
-    names: dict[bytes, str] = {}  # header keys repeat from record to record: decoded once per segment
-    native_names: list[str] = []  # the C parser's cache of the same, by header position
-    layouts = _HeaderLayouts()
-    known_layout = layouts.by_size.get
     batch: list[BackupRecord] = []
     try:
         while count < record_count:
@@ -297,70 +290,7 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
                     else:
                         batch = parsed
                     continue
-            p = pos + 4
-            timestamp, offset, key_len = unpack_fixed(buf, p)
-            p += 20
-            size = 0
-            record_key = None
-            if key_len >= 0:
-                q = p + key_len
-                if q > end - 4:
-                    raise _overrun(key, count, "key", key_len)
-                record_key = buf[p:q]
-                p = q
-                size = key_len
-            (value_len,) = unpack_i32(buf, p)
-            p += 4
-            value = None
-            if value_len >= 0:
-                q = p + value_len
-                if q > end - 2:
-                    raise _overrun(key, count, "value", value_len)
-                value = buf[p:q]
-                p = q
-                size += value_len
-            layout = known_layout(end - p)
-            if layout is not None:
-                unpack, check, expected, header_names, header_size = layout
-                fields = unpack(buf, p)
-                if check(fields) == expected:
-                    headers = list(zip(header_names, fields[4::4], strict=True))
-                    batch.append(BackupRecord(offset, timestamp, record_key, value, headers, size + header_size))
-                    pos = end
-                    count += 1
-                    continue
-            (header_count,) = unpack_u16(buf, p)
-            block = p
-            p += 2
-            headers: list[tuple[str, bytes | None]] = []
-            for h in range(header_count):
-                if p + 2 > end:
-                    raise SegmentError(key, f"record {count}: header {h} runs past the record's end")
-                (hk_len,) = unpack_u16(buf, p)
-                q = p + 2 + hk_len
-                if q > end - 4:
-                    raise _overrun(key, count, f"header {h} key", hk_len)
-                raw_name = buf[p + 2 : q]
-                name = names.get(raw_name)
-                if name is None:
-                    name = names[raw_name] = _header_name(raw_name, key, count, h)
-                (hv_len,) = unpack_i32(buf, q)
-                p = q + 4
-                size += len(name)
-                if hv_len >= 0:
-                    q = p + hv_len
-                    if q > end:
-                        raise _overrun(key, count, f"header {h} value", hv_len)
-                    headers.append((name, buf[p:q]))
-                    p = q
-                    size += hv_len
-                else:
-                    headers.append((name, None))
-            if p != end:
-                raise SegmentError(key, f"record {count}: {end - p} bytes left over after its last field")
-            if header_count:
-                layouts.learn(end - block, headers)
-            batch.append(BackupRecord(offset, timestamp, record_key, value, headers, size))
+            batch.append(parse_one(buf, pos + 4, end, count))
             pos = end
             count += 1
         if batch:
@@ -372,6 +302,71 @@ def _parse_records(chunks: Iterator[bytes], key: str, record_count: int) -> Iter
         if batch:  # the records before the damaged one, as a reader of single records would get them
             yield batch
         raise
+
+
+class _RecordParser:
+    """One record in Python: bounds are checked before every slice, an error names the record and
+    the field, and the record carries its payload size.
+
+    A header block whose layout was seen before in the segment is parsed by one struct call (see
+    ``_HeaderLayouts``): header keys and value lengths repeat from record to record, and parsing
+    them field by field costs more than the rest of the record."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.names: dict[bytes, str] = {}  # header keys repeat from record to record: decoded once
+        self.layouts = _HeaderLayouts()
+
+    def parse(self, buf: bytes, p: int, end: int, index: int) -> BackupRecord:
+        """The record at ``buf[p:end]`` (after its length field), the ``index``-th of the segment."""
+        key, field = self.key, self._field
+        timestamp, offset, key_len = _unpack_fixed(buf, p)
+        record_key, p = field(buf, p + 20, key_len, end - 4, index, "key")
+        (value_len,) = _unpack_i32(buf, p)
+        value, p = field(buf, p + 4, value_len, end - 2, index, "value")
+        size = max(key_len, 0) + max(value_len, 0)
+        layout = self.layouts.by_size.get(end - p)
+        if layout is not None:
+            unpack, check, expected, header_names, header_size = layout
+            fields = unpack(buf, p)
+            if check(fields) == expected:
+                headers = list(zip(header_names, fields[4::4], strict=True))
+                return BackupRecord(offset, timestamp, record_key, value, headers, size + header_size)
+        (header_count,) = _unpack_u16(buf, p)
+        block = p
+        p += 2
+        headers: list[tuple[str, bytes | None]] = []
+        names = self.names
+        for h in range(header_count):
+            if p + 2 > end:
+                raise SegmentError(key, f"record {index}: header {h} runs past the record's end")
+            (hk_len,) = _unpack_u16(buf, p)
+            q = p + 2 + hk_len
+            if q > end - 4:
+                raise _overrun(key, index, f"header {h} key", hk_len)
+            raw_name = buf[p + 2 : q]
+            name = names.get(raw_name)
+            if name is None:
+                name = names[raw_name] = _header_name(raw_name, key, index, h)
+            (hv_len,) = _unpack_i32(buf, q)
+            header_value, p = field(buf, q + 4, hv_len, end, index, f"header {h} value")
+            headers.append((name, header_value))
+            size += len(name) + max(hv_len, 0)
+        if p != end:
+            raise SegmentError(key, f"record {index}: {end - p} bytes left over after its last field")
+        if header_count:
+            self.layouts.learn(end - block, headers)
+        return BackupRecord(offset, timestamp, record_key, value, headers, size)
+
+    def _field(self, buf: bytes, p: int, length: int, limit: int, index: int, what: str) -> tuple[bytes | None, int]:
+        """A nullable field of ``length`` bytes at ``p`` (null when negative) that must end by
+        ``limit``, and the position after it."""
+        if length < 0:
+            return None, p
+        q = p + length
+        if q > limit:
+            raise _overrun(self.key, index, what, length)
+        return buf[p:q], q
 
 
 # unpack, check, the values check must return, header keys, payload bytes of the headers
