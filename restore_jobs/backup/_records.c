@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -204,8 +205,13 @@ static PyObject *parse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         return NULL;
     }
     Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
-    if ((start == -1 || limit == -1) && PyErr_Occurred()) return NULL;
+    if (start == -1 && PyErr_Occurred()) return NULL;
+    /* The limit comes from a segment's u64 record count, which a damaged header makes huge: the
+     * buffer then ends first. */
+    int overflow = 0;
+    long long limit = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (overflow > 0) limit = LLONG_MAX;
     PyTypeObject *type = (PyTypeObject *)args[3];
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
     int64_t have = PyBytes_GET_SIZE(buf);
@@ -216,7 +222,7 @@ static PyObject *parse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     PyObject *records = PyList_New(0);
     if (records == NULL) return NULL;
     int64_t pos = start;
-    for (Py_ssize_t n = 0; n < limit; n++) {
+    for (long long n = 0; n < limit; n++) {
         if (pos + 4 > have) break;
         uint32_t length = rd_u32(b + pos);
         int64_t end = pos + 4 + (int64_t)length;

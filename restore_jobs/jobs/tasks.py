@@ -112,7 +112,7 @@ def _retry_or_fail(task: Task, ctx: JobContext, what: str, exc: Exception, attem
         if attempt < MAX_TRANSIENT_RETRIES:
             delay = backoff(attempt)
             log.warning("%s: transient error, retry in %.0fs: %s", what, delay, exc, extra={"job": job_id})
-            raise task.retry(exc=exc, countdown=delay, max_retries=None)
+            raise task.retry(exc=exc, countdown=delay)
     fail_job(ctx, f"{what}: {_describe(ctx, exc)}")
 
 
@@ -130,7 +130,11 @@ def _describe(ctx: JobContext, exc: Exception) -> str:
 # prepare
 
 
-@app.task(bind=True, name="restore_jobs.prepare")
+# prepare, the units and finalize retry under limits of their own (KAFKA_RESTORE_MAX_RETRIES and the
+# circuit breaker for errors; slot waits and the wait for re-sent units end with the job), so they
+# set no Celery retry cap: its default of 3 turned the 4th retry, a slot wait included, into a task
+# failure outside the job's state, and the job never ended.
+@app.task(bind=True, name="restore_jobs.prepare", max_retries=None)
 def prepare(self: Task, job_id: str) -> dict[str, Any]:
     if state.stopped(job_id):
         return {"job": job_id, "skipped": True}
@@ -243,7 +247,7 @@ def _slots(ctx: JobContext) -> ConcurrencySlots:
     )
 
 
-@app.task(bind=True, name="restore_jobs.restore_partition")
+@app.task(bind=True, name="restore_jobs.restore_partition", max_retries=None)
 def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str, Any]:
     plan = UnitPlan.from_dict(unit)
     name = plan.name
@@ -259,7 +263,7 @@ def restore_partition(self: Task, job_id: str, unit: dict[str, Any]) -> dict[str
     slots = _slots(ctx)
     if not slots.acquire(name):
         # Wait for a free slot without holding this worker: the message goes back with a delay.
-        raise self.retry(countdown=SLOT_WAIT_SECONDS, max_retries=None)
+        raise self.retry(countdown=SLOT_WAIT_SECONDS)
     ustate.phase = "Running"
     ustate.worker = self.request.hostname or ""
     ustate.started = ustate.started or time.time()
@@ -317,7 +321,7 @@ def _all_completed(job_id: str) -> bool:
 # finalize
 
 
-@app.task(bind=True, name="restore_jobs.finalize")
+@app.task(bind=True, name="restore_jobs.finalize", max_retries=None)
 def finalize(self: Task, job_id: str) -> dict[str, Any]:
     if state.stopped(job_id):
         return {"job": job_id, "skipped": True}
@@ -329,7 +333,7 @@ def finalize(self: Task, job_id: str) -> dict[str, Any]:
         return {"job": job_id, "phase": "Failed"}
     if any(u.phase != "Completed" for u in units.values()):
         # A re-sent unit is still running (see watch_units); its twin's return fired the chord early.
-        raise self.retry(countdown=5, max_retries=None)
+        raise self.retry(countdown=5)
     state.set_phase(job_id, "Finalizing", "finalizing: offset mapping and consumer group offsets")
     ctx = context(job_id)
     try:

@@ -127,11 +127,12 @@ def test_lying_length_fields(record: bytes, fragment: str) -> None:
     expect_error(_single_record_segment(struct.pack("<I", len(record)) + record), fragment)
 
 
-def test_record_count_says_more_than_the_body_holds() -> None:
+@pytest.mark.parametrize("count", [len(RECORDS) + 1, 2**63 + 20, 2**64 - 1])
+def test_record_count_says_more_than_the_body_holds(count: int) -> None:
     data = bytearray(encode_segment(RECORDS, "zstd"))
-    data[8:16] = struct.pack("<Q", len(RECORDS) + 1)
+    data[8:16] = struct.pack("<Q", count)
     gen = read_segment(io.BytesIO(reseal(bytes(data))), KEY)
-    with pytest.raises(SegmentError, match=r"record_count says 21 but the body holds 20 records"):
+    with pytest.raises(SegmentError, match=rf"record_count says {count} but the body holds 20 records"):
         list(gen)
 
 

@@ -112,6 +112,8 @@ def test_stops_in_front_of_a_malformed_record_and_at_the_limit() -> None:
     parsed, pos = native(_record(0) + _record(1), 0, 1, BackupRecord, [])
     assert ([r.offset for r in parsed], pos) == ([0], len(_record(0)))
     assert native(b"", 0, 10, BackupRecord, []) == ([], 0)
+    # a damaged header's record count, far above any buffer
+    assert [r.offset for r in native(_record(0), 0, 2**64 + 20, BackupRecord, [])[0]] == [0]
 
 
 @needs_native
