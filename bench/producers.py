@@ -65,8 +65,8 @@ def produce_confluent_transactional(
     bootstrap: str, topic: str, rows: list[Row], warmup_topic: str, txn_bytes: int
 ) -> float:
     """The cost of exactly-once on its own: the same producer in transactions, committed each time
-    they hold ``txn_bytes`` of payload, as a restore unit's are. A failed delivery fails the commit,
-    so no delivery reports are needed to check every record."""
+    they hold ``txn_bytes`` of keys and values, about as large as a restore unit's. A failed
+    delivery fails the commit, so no delivery reports are needed to check every record."""
     import confluent_kafka
 
     producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, **CONFLUENT_SETTINGS,
