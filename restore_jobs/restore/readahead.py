@@ -3,7 +3,8 @@
 The producer waits for the broker at every flush and commit, and zstd decompresses, without
 holding the GIL. Reading on another thread fills those gaps, so the next batch is decoded while
 the broker acknowledges the last one. Memory stays bounded: at most ``depth`` batches wait, and
-the segment reader bounds each batch by one decompressed chunk or one record.
+the segment reader bounds each batch by one decompressed chunk or one record (the unit also cuts
+them to its batch size).
 """
 
 from __future__ import annotations

@@ -219,7 +219,7 @@ class _Writer:
     def run(self) -> None:
         limit = self.limit
         batches = stream_batches(self.unit, self.runner.storage, self.counters.next_offset)
-        chunks = read_ahead(batches, name=f"read-ahead {self.unit.name}")
+        chunks = read_ahead(_cut(batches, min(limit, 1000)), name=f"read-ahead {self.unit.name}")
         with closing(chunks):  # an error or a cancel here stops the reader at once
             for chunk in chunks:
                 start = 0
@@ -324,6 +324,18 @@ def stream_batches(unit: UnitPlan, storage: BackupStorage, from_offset: int) -> 
                 if offsets[0] < from_offset:
                     batch = batch[bisect.bisect_left(offsets, from_offset):]
                 yield batch
+
+
+def _cut(batches: Iterator[list[BackupRecord]], size: int) -> Iterator[list[BackupRecord]]:
+    """Batches of at most ``size`` records, so the read-ahead stays a few of the unit's batches
+    ahead, not a few segments: a rate-limited unit with small batches reads its segments as it
+    goes, not all at its start (and meets a storage outage where it is, then)."""
+    for batch in batches:
+        if len(batch) <= size:
+            yield batch
+        else:
+            for i in range(0, len(batch), size):
+                yield batch[i : i + size]
 
 
 def _out_of_order(seg: SegmentRef, offsets: list[int], previous: int) -> BackupDataError:
