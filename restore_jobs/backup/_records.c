@@ -69,13 +69,26 @@ static PyObject *header_name(PyObject *names, Py_ssize_t h, const unsigned char 
     return name;
 }
 
-static PyObject *bytes_or_none(const unsigned char *p, int32_t n)
+/* A nullable field of n bytes at b[*p] (None when n < 0) that must end by limit, as the Python
+ * parser's _RecordParser._field: 1 with *out set, *p moved past it and *size grown by n; 0 when it
+ * runs past limit; -1 with an exception set when Python failed. */
+static int take_field(const unsigned char *b, int64_t *p, int32_t n, int64_t limit, int64_t *size, PyObject **out)
 {
-    return n >= 0 ? PyBytes_FromStringAndSize((const char *)p, n) : Py_NewRef(Py_None);
+    if (n < 0) {
+        *out = Py_NewRef(Py_None);
+        return 1;
+    }
+    if (*p + n > limit) return 0;
+    *out = PyBytes_FromStringAndSize((const char *)(b + *p), n);
+    if (*out == NULL) return -1;
+    *p += n;
+    *size += n;
+    return 1;
 }
 
 /* The record's headers as a list of (str, bytes | None); NULL with an exception set when Python
- * failed, without one when they do not fit the record exactly. *p moves past them; *size grows by their keys' characters and values. */
+ * failed, without one when they do not fit the record exactly. *p moves past them; *size grows by
+ * their keys' characters and values. */
 static PyObject *parse_headers(const unsigned char *b, int64_t *p, int64_t end, PyObject *names, int64_t *size)
 {
     uint16_t count = rd_u16(b + *p);
@@ -89,32 +102,23 @@ static PyObject *parse_headers(const unsigned char *b, int64_t *p, int64_t end, 
         if (name_end > end - 4) goto malformed;
         PyObject *name = header_name(names, h, b + q + 2, name_len);
         if (name == NULL) goto malformed;
-        int32_t value_len = rd_i32(b + name_end);
-        q = name_end + 4;
         *size += PyUnicode_GET_LENGTH(name);
-        if (value_len >= 0 && q + value_len > end) {
+        q = name_end + 4;
+        PyObject *value = NULL;
+        int taken = take_field(b, &q, rd_i32(b + name_end), end, size, &value);
+        if (taken <= 0) {
             Py_DECREF(name);
-            goto malformed;
-        }
-        PyObject *value = bytes_or_none(b + q, value_len);
-        if (value == NULL) {
-            Py_DECREF(name);
+            if (taken == 0) goto malformed;
             Py_DECREF(headers);
             return NULL;
         }
-        if (value_len >= 0) {
-            q += value_len;
-            *size += value_len;
-        }
-        PyObject *pair = PyTuple_New(2);
+        PyObject *pair = PyTuple_Pack(2, name, value);
+        Py_DECREF(name);
+        Py_DECREF(value);
         if (pair == NULL) {
-            Py_DECREF(name);
-            Py_DECREF(value);
             Py_DECREF(headers);
             return NULL;
         }
-        PyTuple_SET_ITEM(pair, 0, name);
-        PyTuple_SET_ITEM(pair, 1, value);
         PyObject_GC_UnTrack(pair); /* str and bytes cannot form cycles: what the collector does itself */
         PyList_SET_ITEM(headers, h, pair);
     }
@@ -153,22 +157,10 @@ static PyObject *parse_record(const unsigned char *b, int64_t pos, int64_t end, 
     int32_t key_len = rd_i32(b + p + 16);
     int64_t size = 0;
     p += 20;
-    if (key_len >= 0) {
-        if (p + key_len > end - 4) return NULL;
-        size += key_len;
-    }
-    key = bytes_or_none(b + p, key_len);
-    if (key == NULL) return NULL;
-    if (key_len >= 0) p += key_len;
+    if (take_field(b, &p, key_len, end - 4, &size, &key) <= 0) return NULL;
     int32_t value_len = rd_i32(b + p);
     p += 4;
-    if (value_len >= 0) {
-        if (p + value_len > end - 2) goto done;
-        size += value_len;
-    }
-    value = bytes_or_none(b + p, value_len);
-    if (value == NULL) goto done;
-    if (value_len >= 0) p += value_len;
+    if (take_field(b, &p, value_len, end - 2, &size, &value) <= 0) goto done;
     headers = parse_headers(b, &p, end, names, &size);
     if (headers == NULL || p != end) goto done;
     offset = PyLong_FromLongLong(off);
