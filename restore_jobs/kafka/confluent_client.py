@@ -52,10 +52,12 @@ _NATIVE = (ck.KafkaException, TimeoutError)
 # Connection failures that trying again cannot fix: a refused login, a certificate that does not verify.
 _SECURITY = frozenset({E._AUTHENTICATION, E._SSL, E.SASL_AUTHENTICATION_FAILED})
 _LINGER_MS = 5
-# Connect to every broker as soon as metadata names it. With sparse connections, a request made
-# in the moment librdkafka swaps its bootstrap connection for the brokers' own finds no broker up
-# and is retried only 50-500 ms later: the producer id at the start of every unit, and the admin
-# client's first call. 500 ms is longer than a unit of 100 MB takes to send on loopback.
+# Producers connect to every broker as soon as metadata names it. With sparse connections, the
+# producer id request made in the moment librdkafka swaps its bootstrap connection for the brokers'
+# own finds no broker up and is retried only 50-500 ms later: a stall at the start of every unit,
+# longer than a unit of 100 MB takes to send on loopback. Not for the long-lived admin client: with
+# eager connections, after a broker restart its group-offset requests kept timing out for minutes
+# (tests/reliability/test_kafka_restart.py failed one run in three); it pays the stall once a job.
 _EAGER_CONNECTIONS = {"enable.sparse.connections": False}
 _READ_BATCH = 500
 _GROUP_STATES = {
@@ -99,8 +101,7 @@ class ConfluentAdmin(AdminBase):
         self._settings = settings
         self._security_error: ck.KafkaError | None = None
         self._admin = build_client(settings, self.what("open admin client"), to_kafka_error,
-                                   lambda: AdminClient(_with_logger(settings, error_cb=self._on_error,
-                                                                       **_EAGER_CONNECTIONS)))
+                                   lambda: AdminClient(_with_logger(settings, error_cb=self._on_error)))
 
     def _on_error(self, err: ck.KafkaError) -> None:
         if err.code() in _SECURITY:
